@@ -1,0 +1,130 @@
+"""Run-time configuration: the `Context` every node reads as ``runtime.context``.
+
+LangGraph Studio renders these fields (with their descriptions) as the assistant's
+configuration. Any field can also be set from the environment as
+``AGENTIC_RAG_<FIELD_NAME>`` (e.g. ``AGENTIC_RAG_TOP_K=6``) when it is left at its default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from state.document import SourceName
+
+DEFAULT_DATA_DIR = "./.agentic-rag"
+
+
+def _f(default: Any, description: str) -> Any:
+    return field(default=default, metadata={"description": description})
+
+
+@dataclass(kw_only=True)
+class Context:
+    """Configuration of one run of the agentic RAG graph."""
+
+    router_model: str = _f(
+        "auto",
+        "Model that rewrites the question and plans retrieval: 'auto' (openai:gpt-4o-mini when "
+        "OPENAI_API_KEY is set, else 'local'), 'local' (offline rules), or 'provider:model' "
+        "as accepted by langchain's init_chat_model.",
+    )
+    grader_model: str = _f(
+        "auto",
+        "Model that grades retrieved documents in ONE batched call: 'auto', 'local' "
+        "(score-based, calibrated thresholds) or 'provider:model'.",
+    )
+    generator_model: str = _f(
+        "auto",
+        "Model that writes the cited answer: 'auto', 'local' (extractive answer built from the "
+        "best supported sentences) or 'provider:model'.",
+    )
+    checker_model: str = _f(
+        "local",
+        "Model that checks the answer is grounded and relevant: 'local' (each sentence verified "
+        "against its cited source), 'provider:model' (one extra LLM call), or 'off'.",
+    )
+    openai_base_url: str = _f(
+        "",
+        "Base URL of an OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp server) used for "
+        "'openai:' models. Empty: OPENAI_BASE_URL or the OpenAI API.",
+    )
+    request_timeout: float = _f(20.0, "Timeout in seconds for every model and network call.")
+    data_dir: str = _f(
+        DEFAULT_DATA_DIR, "Directory holding the Chroma index, the BM25 index and SQLite files."
+    )
+    kb: str = _f("default", "Knowledge base (collection) to search in the vector store.")
+    top_k: int = _f(4, "Documents retrieved per (sub-question x source).")
+    web_search: bool = _f(
+        True, "Allow Tavily web search (also needs TAVILY_API_KEY). Also gates the CRAG fallback."
+    )
+    arxiv_search: bool = _f(
+        False, "Allow arXiv search for research-paper questions (needs network access)."
+    )
+    memory_search: bool = _f(
+        True, "Allow searching the user's long-term memories (needs a store attached to the graph)."
+    )
+    user_id: str = _f("default", "User whose long-term memories are searched.")
+    correct_threshold: float = _f(
+        0.6,
+        "Relevance score (0-1) at or above which a document counts as clearly relevant; "
+        "any such document makes the retrieval Correct.",
+    )
+    incorrect_threshold: float = _f(
+        0.35,
+        "Relevance score (0-1) below which a document is irrelevant; all below makes the "
+        "retrieval Incorrect, anything in between is Ambiguous.",
+    )
+    strip_threshold: float = _f(
+        0.2, "Knowledge strips scoring below this (0-1) are dropped by refine_knowledge."
+    )
+    max_rewrites: int = _f(2, "Budget: query rewrites after an answer judged not relevant.")
+    max_generations: int = _f(2, "Budget: answer generations per turn (first one included).")
+    max_web_searches: int = _f(1, "Budget: web searches (CRAG fallback included) per turn.")
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            env = os.environ.get(f"AGENTIC_RAG_{f.name.upper()}")
+            if env is not None and getattr(self, f.name) == f.default:
+                setattr(self, f.name, _coerce(env, type(f.default), f.name))
+        for name in ("max_rewrites", "max_generations", "max_web_searches", "top_k"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if self.max_generations < 1 or self.top_k < 1:
+            raise ValueError("max_generations and top_k must be at least 1")
+        for name in ("correct_threshold", "incorrect_threshold", "strip_threshold"):
+            if not 0.0 <= float(getattr(self, name)) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)!r}")
+        if self.incorrect_threshold > self.correct_threshold:
+            raise ValueError("incorrect_threshold must not exceed correct_threshold")
+
+    @property
+    def enabled_sources(self) -> dict[SourceName, bool]:
+        """The sources the configuration allows (availability is checked by each source)."""
+        return {
+            "vectorstore": True,
+            "web": self.web_search,
+            "arxiv": self.arxiv_search,
+            "memory": self.memory_search,
+        }
+
+
+def _coerce(raw: str, kind: type, name: str) -> Any:
+    try:
+        if kind is bool:
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        return kind(raw)
+    except ValueError as exc:
+        raise ValueError(f"AGENTIC_RAG_{name.upper()}={raw!r} is not a valid {kind.__name__}") from exc
+
+
+def get_context(runtime: Any) -> Context:
+    """The run's `Context`, or the defaults when the caller passed none."""
+    ctx = getattr(runtime, "context", None)
+    if ctx is None:
+        return Context()
+    if isinstance(ctx, dict):
+        return Context(**ctx)
+    return ctx

@@ -1,0 +1,33 @@
+"""The one retriever interface all four sources implement."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from state.context import Context
+from state.document import Doc, SourceName
+
+
+class SourceError(RuntimeError):
+    """A source failed; the message is one line, safe to show to the user."""
+
+
+class Retriever(Protocol):
+    """A knowledge source the graph can fan out to.
+
+    Example:
+        >>> class Echo:
+        ...     name = "vectorstore"
+        ...     def unavailable(self, ctx, store=None): return None
+        ...     def retrieve(self, query, ctx, *, k, store=None): return []
+    """
+
+    name: SourceName
+
+    def unavailable(self, ctx: Context, store: Any = None) -> str | None:
+        """Why the source cannot be used now (missing key, disabled, no store), or None."""
+        ...
+
+    def retrieve(self, query: str, ctx: Context, *, k: int, store: Any = None) -> list[Doc]:
+        """Return up to ``k`` documents for ``query``; raise `SourceError` on failure."""
+        ...
