@@ -1,0 +1,23 @@
+"""Suite-wide guards: loopback-only network, no tracing, an isolated data directory."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ["LANGSMITH_TRACING"] = "false"
+os.environ.pop("LANGCHAIN_TRACING_V2", None)
+for _key in ("OPENAI_API_KEY", "TAVILY_API_KEY", "ANTHROPIC_API_KEY"):
+    os.environ.pop(_key, None)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ["ANONYMIZED_TELEMETRY"] = "False"
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """A fresh data directory for indexes and checkpoints."""
+    path = tmp_path / "data"
+    path.mkdir()
+    monkeypatch.setenv("AGENTIC_RAG_DATA_DIR", str(path))
+    return path
