@@ -1,0 +1,1 @@
+"""Every prompt the graph sends to a language model, one module per role."""

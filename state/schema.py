@@ -57,15 +57,17 @@ class State(InputState, total=False):
     sub_questions: list[str]
     route: dict[str, Any]
     documents: Annotated[list[Doc], extend_or_reset]
-    source_errors: Annotated[list[str], extend_or_reset]
+    errors: Annotated[list[str], extend_or_reset]
     grades: list[dict[str, Any]]
     grade: Grade | None
+    fallback: bool
     context_docs: list[Doc]
     answer: str
     answer_id: str | None
     citations: list[Citation]
     checks: dict[str, Any]
     notes: Annotated[list[str], extend_or_reset]
+    budgets: dict[str, int]
     rewrites: int
     generations: int
     web_searches: int

@@ -1,0 +1,159 @@
+"""The ``agentic-rag`` command line: ingest, ask, chat."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from cli.persistence import sqlite_checkpointer
+from cli.render import print_sources, public_result
+from state.context import DEFAULT_DATA_DIR, Context
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    str,
+    typer.Option("--data-dir", envvar="AGENTIC_RAG_DATA_DIR", help="Index and thread storage."),
+]
+Kb = Annotated[str, typer.Option("--kb", help="Knowledge base name.")]
+MAX_QUESTION = 20_000
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _context(data_dir: str, kb: str) -> Context:
+    try:
+        return Context(data_dir=data_dir, kb=kb)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _check_question(question: str) -> str:
+    cleaned = "".join(ch for ch in question if ch.isprintable() or ch in "\n\t").strip()
+    if not cleaned:
+        _fail("the question is empty")
+    if len(cleaned) > MAX_QUESTION:
+        _fail(f"the question is {len(cleaned):,} characters long; the limit is {MAX_QUESTION:,}")
+    return cleaned
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (.md, .txt).")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    kb: Kb = "default",
+    sync: Annotated[bool, typer.Option(help="Remove chunks of files that disappeared.")] = False,
+) -> None:
+    """Index documents into a knowledge base (idempotent: unchanged files add nothing)."""
+    from tools.ingest import ingest_paths
+
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        _fail(f"no such file or folder: {', '.join(missing)}")
+    try:
+        report = ingest_paths(paths, data_dir=data_dir, kb=kb, progress=True, sync=sync)
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(
+        f"[green]ingested[/green] {report.files_ingested}/{report.files_seen} files into "
+        f"'{kb}': {report.chunks_added} chunks added, {report.chunks_unchanged} unchanged, "
+        f"{report.chunks_removed} removed in {report.seconds:.1f}s"
+    )
+    for path, reason in report.failures:
+        err.print(f"[yellow]skipped[/yellow] {path}: {reason}")
+    if report.failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    thread: Annotated[str | None, typer.Option("--thread", help="Thread id (continue it).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    kb: Kb = "default",
+) -> None:
+    """Answer one question (in a thread, kept in SQLite)."""
+    from graphs import build_graph
+
+    question = _check_question(question)
+    ctx = _context(data_dir, kb)
+    thread_id = thread or uuid.uuid4().hex[:12]
+    with sqlite_checkpointer(data_dir) as saver:
+        app_graph = build_graph(checkpointer=saver)
+        state = app_graph.invoke(
+            {"messages": [("user", question)]},
+            {"configurable": {"thread_id": thread_id}},
+            context=ctx,
+        )
+    result = public_result(state)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
+        return
+    console.print(result["answer"])
+    print_sources(console, result)
+    console.print(f"[dim]thread: {thread_id}[/dim]")
+
+
+@app.command()
+def chat(
+    thread: Annotated[str | None, typer.Option("--thread", help="Thread id to continue.")] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    kb: Kb = "default",
+) -> None:
+    """Chat in a thread; answers stream token by token. /new starts a thread, /quit leaves."""
+    from graphs import build_graph
+
+    ctx = _context(data_dir, kb)
+    thread_id = thread or uuid.uuid4().hex[:12]
+    console.print(f"[dim]thread {thread_id} · /new, /quit[/dim]")
+    with sqlite_checkpointer(data_dir) as saver:
+        app_graph = build_graph(checkpointer=saver)
+        while True:
+            try:
+                line = console.input("[bold]you> [/bold]").strip()
+            except (EOFError, KeyboardInterrupt):
+                break
+            if line in ("/quit", "/exit"):
+                break
+            if line == "/new":
+                thread_id = uuid.uuid4().hex[:12]
+                console.print(f"[dim]new thread {thread_id}[/dim]")
+                continue
+            if not line:
+                continue
+            config = {"configurable": {"thread_id": thread_id}}
+            try:
+                _stream_turn(app_graph, line[:MAX_QUESTION], config, ctx)
+            except KeyboardInterrupt:
+                console.print("\n[yellow]cancelled[/yellow]")
+    console.print(f"[dim]bye · thread {thread_id}[/dim]")
+
+
+def _stream_turn(app_graph, question: str, config: dict, ctx: Context) -> None:
+    console.print("[bold]assistant>[/bold] ", end="")
+    for chunk, meta in app_graph.stream(
+        {"messages": [("user", question)]}, config, context=ctx, stream_mode="messages"
+    ):
+        if meta.get("langgraph_node") in ("generate", "finalize") and chunk.content:
+            console.print(chunk.content, end="", markup=False, highlight=False)
+    console.print()
+    state = app_graph.get_state(config).values
+    print_sources(console, public_result(state))
+
+
+def main() -> None:  # pragma: no cover
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    app()

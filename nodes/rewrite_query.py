@@ -1,0 +1,94 @@
+"""rewrite_query: a standalone search query from the latest message and the thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.runtime import Runtime
+
+from nodes.common import PER_TURN_RESET, history_before, latest_human, text_of, traced
+from nodes.local import router as local_router
+from nodes.models import call_model, get_chat_model, one_line, parse_json_object
+from prompts.router import REWRITE_FEEDBACK, ROUTER_SYSTEM, SOURCE_HELP
+from state.context import Context, get_context
+from state.reducers import RESET
+from state.schema import State
+from tools.sources import unavailable_sources
+
+MAX_QUESTION_CHARS = 4000
+
+
+@traced
+def rewrite_query(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Start or restart a turn: keep the question, write the search query, maybe a plan.
+
+    On a new turn every per-turn field is reset. When called again because an answer was
+    judged not relevant, the rewrite budget is charged and retrieval starts over.
+    """
+    ctx = get_context(runtime)
+    messages = state.get("messages", [])
+    human = latest_human(messages)
+    question = " ".join(text_of(human).split())[:MAX_QUESTION_CHARS]
+    new_turn = human is not None and state.get("turn_id") != human.id
+    update: dict[str, Any] = dict(PER_TURN_RESET) if new_turn else {
+        "rewrites": state.get("rewrites", 0) + 1,
+        "documents": RESET,
+        "grades": [],
+        "grade": None,
+        "context_docs": [],
+        "plan": {},
+    }
+    update.update(
+        turn_id=human.id if human else None,
+        question=question,
+        budgets={"max_rewrites": ctx.max_rewrites, "max_generations": ctx.max_generations,
+                 "max_web_searches": ctx.max_web_searches},
+    )
+    history = history_before(messages, human)
+    previous_query = None if new_turn else state.get("query")
+
+    model = get_chat_model(ctx.router_model, ctx)
+    if model is not None and question:
+        try:
+            plan, usage = _plan_with_model(model, question, history, previous_query, ctx, runtime)
+            update.update(query=plan.get("query") or question, plan=plan)
+            update["usage"] = {**update.get("usage", {}), **usage}
+            return update
+        except Exception as exc:  # noqa: BLE001 - any model failure falls back to local rules
+            update["errors"] = _errors_after(update, f"router model failed ({one_line(exc)}); "
+                                             "used local rules")
+    query = local_router.rewrite(messages) if question else ""
+    if previous_query and query.strip().lower() == previous_query.strip().lower():
+        query = question if question.lower() != previous_query.lower() else _keywords(question)
+    update["query"] = query or question
+    return update
+
+
+def _errors_after(update: dict[str, Any], line: str) -> list[str]:
+    return [RESET, line] if update.get("errors") == RESET else [line]
+
+
+def _keywords(question: str) -> str:
+    from nodes.local.text import content_terms
+
+    return " ".join(content_terms(question)) or question
+
+
+def _plan_with_model(model, question, history, previous_query, ctx, runtime):
+    available = [s for s in SOURCE_HELP if s not in unavailable_sources(ctx, runtime.store)]
+    system = ROUTER_SYSTEM.format(
+        sources=", ".join(available) or "vectorstore",
+        source_help="; ".join(SOURCE_HELP[s] for s in available) or SOURCE_HELP["vectorstore"],
+    )
+    convo = "\n".join(f"{m.type}: {text_of(m)[:1000]}" for m in history[-6:])
+    user = f"Conversation so far:\n{convo or '(none)'}\n\nLatest message: {question}"
+    if previous_query:
+        user += "\n\n" + REWRITE_FEEDBACK.format(query=previous_query)
+    reply, usage = call_model(
+        model, [SystemMessage(system), HumanMessage(user)], role="router"
+    )
+    plan = parse_json_object(reply.content)
+    if plan.get("decision") not in ("none", "single", "multi"):
+        raise ValueError(f"invalid decision {plan.get('decision')!r}")
+    return plan, usage

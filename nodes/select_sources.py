@@ -1,0 +1,69 @@
+"""select_sources: which sources to search, why, and the (query x source) tasks to run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from nodes.common import traced
+from nodes.local import router as local_router
+from state.context import Context, get_context
+from state.document import SOURCES
+from state.schema import State
+from tools.sources import unavailable_sources
+
+PRIVATE_SOURCES = ("vectorstore", "memory")
+"""Sources searched with the user's own wording as well as the rewritten query."""
+
+
+@traced
+def select_sources(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Choose sources among those configured, record reasons, and plan retrieval tasks.
+
+    Web queries are always the rewritten query or sub-question (never conversation
+    history) and are charged to the ``max_web_searches`` budget.
+    """
+    ctx = get_context(runtime)
+    unavailable = unavailable_sources(ctx, runtime.store)
+    available = [s for s in SOURCES if s not in unavailable]
+    plan = state.get("plan") or {}
+    planned = [s for s in plan.get("sources") or [] if s in available]
+    if planned:
+        reasons = {s: str((plan.get("reasons") or {}).get(s, "router model")) for s in planned}
+        chosen = planned
+    else:
+        chosen, reasons = local_router.choose_sources(state.get("query", ""), available)
+    web_left = ctx.max_web_searches - state.get("web_searches", 0)
+    tasks = _tasks(state, chosen)
+    web_tasks = [t for t in tasks if t["source"] == "web"]
+    if len(web_tasks) > max(web_left, 0):
+        drop = web_tasks[max(web_left, 0):]
+        tasks = [t for t in tasks if t not in drop]
+        note = f"web budget allows {max(web_left, 0)} more searches"
+        reasons["web"] = f"{reasons.get('web', 'chosen')} ({note})"
+    route = {
+        **(state.get("route") or {}),
+        "sources": chosen,
+        "reasons": reasons,
+        "unavailable": unavailable,
+        "tasks": tasks,
+    }
+    return {"route": route, "web_searches": state.get("web_searches", 0) + sum(
+        t["source"] == "web" for t in tasks)}
+
+
+def _tasks(state: State, sources: list[str]) -> list[dict[str, str]]:
+    question, query = state.get("question", ""), state.get("query", "")
+    if state.get("decision") == "multi":
+        queries = list(state.get("sub_questions") or [])
+    else:
+        queries = [query or question]
+    tasks = []
+    for source in sources:
+        qs = list(queries)
+        if source in PRIVATE_SOURCES and state.get("decision") != "multi" and question:
+            qs.append(question)
+        for q in dict.fromkeys(q for q in qs if q):
+            tasks.append({"query": q, "source": source})
+    return tasks

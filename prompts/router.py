@@ -1,0 +1,27 @@
+"""Rewrite the question and plan retrieval in one call."""
+
+ROUTER_SYSTEM = """You plan retrieval for a question-answering assistant.
+Given the conversation and the user's latest message, reply with ONE JSON object:
+{{
+  "query": "<standalone search query: resolve pronouns and references using the conversation, keep the user's key terms>",
+  "decision": "none" | "single" | "multi",
+  "sub_questions": ["<2-4 standalone sub-questions when decision is multi, else []>"],
+  "sources": ["<one or more of: {sources}>"],
+  "reasons": {{"<source>": "<why this source>"}}
+}}
+decision: "none" for greetings, thanks, chit-chat, or questions answerable from the conversation itself;
+"multi" when the question asks several distinct things or compares things; otherwise "single".
+Sources you may choose (choose only from these): {source_help}
+Reply with the JSON object only."""
+
+SOURCE_HELP = {
+    "vectorstore": "vectorstore = the user's own knowledge base (default for most questions)",
+    "web": "web = live web search (recent events, news, things outside the knowledge base)",
+    "arxiv": "arxiv = research papers (papers, authors, arXiv ids, recent research)",
+    "memory": "memory = facts the user told the assistant earlier (questions about the user)",
+}
+
+REWRITE_FEEDBACK = (
+    "A previous answer built from the query {query!r} did not answer the question. "
+    "Write a different query (other keywords, more specific) for the same question."
+)
