@@ -33,7 +33,7 @@ SEED = 13
 TRAIN_QUESTIONS = 1500
 TEST_QUESTIONS = 1000
 TRAIN_ARTICLE_SHARE = 0.6
-CORRECT_PRECISION = 0.95
+CORRECT_PRECISION = 0.85
 INCORRECT_RELEVANT_LOSS = 0.05
 STRIP_KEEP = 0.95
 
@@ -69,13 +69,18 @@ def distractors(paragraphs: list[tuple[str, str]], questions: list[dict]) -> lis
     stemmer = Stemmer.Stemmer("english")
     corpus = [f"{t.replace('_', ' ')} {c}" for t, c in paragraphs]
     retriever = bm25s.BM25(k1=0.9, b=0.4)
-    retriever.index(bm25s.tokenize(corpus, stopwords="en", stemmer=stemmer, show_progress=False),
-                    show_progress=False)
-    tokens = bm25s.tokenize([q["question"] for q in questions], stopwords="en", stemmer=stemmer,
-                            show_progress=False)
+    retriever.index(
+        bm25s.tokenize(corpus, stopwords="en", stemmer=stemmer, show_progress=False),
+        show_progress=False,
+    )
+    tokens = bm25s.tokenize(
+        [q["question"] for q in questions], stopwords="en", stemmer=stemmer, show_progress=False
+    )
     hits, _ = retriever.retrieve(tokens, k=2, show_progress=False)
-    return [int(row[1] if row[0] == q["para"] else row[0]) for row, q in zip(hits, questions,
-                                                                                strict=True)]
+    return [
+        int(row[1] if row[0] == q["para"] else row[0])
+        for row, q in zip(hits, questions, strict=True)
+    ]
 
 
 def split(questions: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -98,6 +103,7 @@ def embed_all(texts: list[str], cache: Path | None, tag: str) -> np.ndarray:
             return vectors
     vectors = get_embedder().embed(texts)
     if file:
+        file.parent.mkdir(parents=True, exist_ok=True)
         np.save(file, vectors)
     return vectors
 
@@ -135,20 +141,33 @@ def auc(pos: np.ndarray, neg: np.ndarray) -> float:
     return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
-def pair_features(qs: list[dict], dis: dict[int, int], qvec: dict[str, np.ndarray],
-                  pvec: np.ndarray, paragraphs: list[tuple[str, str]]) -> np.ndarray:
+def pair_features(
+    qs: list[dict],
+    dis: dict[int, int],
+    qvec: dict[str, np.ndarray],
+    pvec: np.ndarray,
+    paragraphs: list[tuple[str, str]],
+) -> np.ndarray:
     """Feature rows: own paragraph rows first, then distractor rows."""
     own, other = [], []
     for q in qs:
         for target, para in ((own, q["para"]), (other, dis[id(q)])):
-            target.append(grader.features(q["question"], [paragraphs[para][1]],
-                                          qvec[q["question"]], pvec[[para]])[0])
+            target.append(
+                grader.features(
+                    q["question"], [paragraphs[para][1]], qvec[q["question"]], pvec[[para]]
+                )[0]
+            )
     return np.vstack([own, other])
 
 
-def strip_scores(qs: list[dict], dis: dict[int, int], paragraphs: list[tuple[str, str]],
-                 strips: dict[int, list[str]], svec: dict[int, np.ndarray],
-                 qvec: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def strip_scores(
+    qs: list[dict],
+    dis: dict[int, int],
+    paragraphs: list[tuple[str, str]],
+    strips: dict[int, list[str]],
+    svec: dict[int, np.ndarray],
+    qvec: dict[str, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
     """Scores of the gold-answer strip of each own paragraph, and of all distractor strips."""
     gold, noise = [], []
     for q in qs:
@@ -176,8 +195,10 @@ def main() -> None:
     sample = train + test
     dis_list = distractors(paragraphs, sample)
     dis = {id(q): d for q, d in zip(sample, dis_list, strict=True)}
-    print(f"paragraphs={len(paragraphs)} train={len(train)} test={len(test)} "
-          f"(articles split {TRAIN_ARTICLE_SHARE:.0%}/{1 - TRAIN_ARTICLE_SHARE:.0%}, seed {SEED})")
+    print(
+        f"paragraphs={len(paragraphs)} train={len(train)} test={len(test)} "
+        f"(articles split {TRAIN_ARTICLE_SHARE:.0%}/{1 - TRAIN_ARTICLE_SHARE:.0%}, seed {SEED})"
+    )
 
     needed = sorted({q["para"] for q in sample} | set(dis_list))
     vectors = embed_all([paragraphs[i][1] for i in needed], args.cache, "paragraphs")
@@ -185,8 +206,10 @@ def main() -> None:
     pvec[needed] = vectors
     qtexts = sorted({q["question"] for q in sample})
     qvec = dict(zip(qtexts, embed_all(qtexts, args.cache, "questions"), strict=True))
-    print(f"embedded {len(needed)} paragraphs + {len(qtexts)} questions "
-          f"({time.perf_counter() - started:.0f}s)")
+    print(
+        f"embedded {len(needed)} paragraphs + {len(qtexts)} questions "
+        f"({time.perf_counter() - started:.0f}s)"
+    )
 
     x_train = pair_features(train, dis, qvec, pvec, paragraphs)
     y_train = np.r_[np.ones(len(train)), np.zeros(len(train))]
@@ -199,8 +222,10 @@ def main() -> None:
 
     decision, train_acc = best_threshold(s_train, y_train)
     grid = np.round(np.arange(decision, 1.0, 0.01), 2)
-    correct = next((float(t) for t in grid
-                    if y_train[s_train >= t].mean() >= CORRECT_PRECISION), float(grid[-1]))
+    correct = next(
+        (float(t) for t in grid if y_train[s_train >= t].mean() >= CORRECT_PRECISION),
+        float(grid[-1]),
+    )
     rel_train = s_train[y_train == 1]
     incorrect = float(np.floor(np.quantile(rel_train, INCORRECT_RELEVANT_LOSS) * 100) / 100)
     incorrect = min(incorrect, decision)
@@ -213,15 +238,24 @@ def main() -> None:
     for name, col in zip(grader.FEATURES, range(x_test.shape[1]), strict=True):
         solo = auc(x_test[:n, col], x_test[n:, col])
         print(f"  {name:<18} test AUC alone {solo:.3f}")
-    print(f"\ndecision threshold {decision:.2f}: train accuracy {train_acc:.3f}, "
-          f"TEST accuracy {test_acc:.3f} (relevant vs BM25 distractor, {2 * n} pairs)")
-    print(f"test pairwise (own > distractor) {float((pos > neg).mean()):.3f}, "
-          f"test AUC {auc(pos, neg):.3f}")
-    print(f"correct_threshold {correct:.2f}: test precision "
-          f"{float(y_test[s_test >= correct].mean()):.3f}, "
-          f"relevant reaching it {float((pos >= correct).mean()):.3f}")
-    print(f"incorrect_threshold {incorrect:.2f}: relevant below it {float((pos < incorrect).mean()):.3f}, "
-          f"distractors below it {float((neg < incorrect).mean()):.3f}")
+    print(
+        f"\ndecision threshold {decision:.2f}: train accuracy {train_acc:.3f}, "
+        f"TEST accuracy {test_acc:.3f} (relevant vs BM25 distractor, {2 * n} pairs)"
+    )
+    print(
+        f"test pairwise (own > distractor) {float((pos > neg).mean()):.3f}, "
+        f"test AUC {auc(pos, neg):.3f}"
+    )
+    print(
+        f"correct_threshold {correct:.2f}: test precision "
+        f"{float(y_test[s_test >= correct].mean()):.3f}, "
+        f"relevant reaching it {float((pos >= correct).mean()):.3f}"
+    )
+    print(
+        f"incorrect_threshold {incorrect:.2f}: "
+        f"relevant below it {float((pos < incorrect).mean()):.3f}, "
+        f"distractors below it {float((neg < incorrect).mean()):.3f}"
+    )
 
     strip_paras = sorted({q["para"] for q in sample} | set(dis_list))
     strips = {p: split_strips(paragraphs[p][1]) for p in strip_paras}
@@ -234,11 +268,15 @@ def main() -> None:
     gold_tr, noise_tr = strip_scores(train, dis, paragraphs, strips, svec, qvec)
     strip_t = float(np.floor(np.quantile(gold_tr, 1 - STRIP_KEEP) * 100) / 100)
     gold_te, noise_te = strip_scores(test, dis, paragraphs, strips, svec, qvec)
-    print(f"strip_threshold {strip_t:.2f}: test gold-answer strips kept "
-          f"{float((gold_te >= strip_t).mean()):.3f}, distractor strips dropped "
-          f"{float((noise_te < strip_t).mean()):.3f} ({len(flat)} strips)")
-    print(f"\nContext defaults: correct_threshold={correct:.2f} "
-          f"incorrect_threshold={incorrect:.2f} strip_threshold={strip_t:.2f}")
+    print(
+        f"strip_threshold {strip_t:.2f}: test gold-answer strips kept "
+        f"{float((gold_te >= strip_t).mean()):.3f}, distractor strips dropped "
+        f"{float((noise_te < strip_t).mean()):.3f} ({len(flat)} strips)"
+    )
+    print(
+        f"\nContext defaults: correct_threshold={correct:.2f} "
+        f"incorrect_threshold={incorrect:.2f} strip_threshold={strip_t:.2f}"
+    )
     print(f"total {time.perf_counter() - started:.0f}s")
 
 

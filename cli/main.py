@@ -14,6 +14,7 @@ from rich.console import Console
 
 from cli.persistence import sqlite_checkpointer
 from cli.render import print_sources, public_result
+from nodes.models import ModelConfigError
 from state.context import DEFAULT_DATA_DIR, Context
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -93,11 +94,14 @@ def ask(
     thread_id = thread or uuid.uuid4().hex[:12]
     with sqlite_checkpointer(data_dir) as saver:
         app_graph = build_graph(checkpointer=saver)
-        state = app_graph.invoke(
-            {"messages": [("user", question)]},
-            {"configurable": {"thread_id": thread_id}},
-            context=ctx,
-        )
+        try:
+            state = app_graph.invoke(
+                {"messages": [("user", question)]},
+                {"configurable": {"thread_id": thread_id}},
+                context=ctx,
+            )
+        except ModelConfigError as exc:
+            _fail(str(exc))
     result = public_result(state)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
@@ -139,6 +143,8 @@ def chat(
                 _stream_turn(app_graph, line[:MAX_QUESTION], config, ctx)
             except KeyboardInterrupt:
                 console.print("\n[yellow]cancelled[/yellow]")
+            except ModelConfigError as exc:
+                err.print(f"[red]error:[/red] {exc}")
     console.print(f"[dim]bye · thread {thread_id}[/dim]")
 
 

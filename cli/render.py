@@ -30,9 +30,12 @@ def print_sources(console: Console, result: dict[str, Any]) -> None:
             table.add_row(f"[{c['id']}]", c["source"], c["title"], c["location"])
         console.print(table)
     route = result.get("route") or {}
+    sources = ", ".join(route.get("sources") or []) or "-"
+    checks = result.get("checks") or {}
     console.print(
-        f"[dim]route: {route.get('decision')} · sources: {', '.join(route.get('sources') or []) or '-'}"
-        f" · grade: {result.get('grade') or '-'} · checks: {result.get('checks') or '-'}[/dim]"
+        f"[dim]route: {route.get('decision')} · sources: {sources} · grade: "
+        f"{result.get('grade') or '-'} · grounded: {checks.get('grounded', '-')} · "
+        f"relevant: {checks.get('relevant', '-')}[/dim]"
     )
     for line in result.get("errors") or []:
         console.print(f"[yellow]! {line}[/yellow]")

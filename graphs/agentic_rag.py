@@ -44,8 +44,16 @@ def build_graph(checkpointer: Any = None, store: Any = None, *, name: str = "age
         State, context_schema=Context, input_schema=InputState, output_schema=OutputState
     )
     for node in (
-        rewrite_query, decide_retrieval, select_sources, retrieve, grade_documents,
-        refine_knowledge, web_fallback, generate, check_answer, finalize,
+        rewrite_query,
+        decide_retrieval,
+        select_sources,
+        retrieve,
+        grade_documents,
+        refine_knowledge,
+        web_fallback,
+        generate,
+        check_answer,
+        finalize,
     ):
         builder.add_node(node.__name__, node)
     builder.add_edge(START, "rewrite_query")

@@ -28,11 +28,23 @@ def check_answer(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     answer, question = state.get("answer", ""), state.get("question", "")
     docs = state.get("context_docs") or []
     if answer == NOT_FOUND:
-        return {"checks": {"grounded": True, "relevant": False, "unsupported": [],
-                           "reason": "no supported answer was found"}}
+        return {
+            "checks": {
+                "grounded": True,
+                "relevant": False,
+                "unsupported": [],
+                "reason": "no supported answer was found",
+            }
+        }
     if ctx.checker_model.strip() == "off":
-        return {"checks": {"grounded": True, "relevant": True, "unsupported": [],
-                           "reason": "checks are off"}}
+        return {
+            "checks": {
+                "grounded": True,
+                "relevant": True,
+                "unsupported": [],
+                "reason": "checks are off",
+            }
+        }
     update: dict[str, Any] = {}
     model = get_chat_model(ctx.checker_model, ctx)
     if model is not None:

@@ -20,8 +20,11 @@ def decide_retrieval(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     question, query = state.get("question", ""), state.get("query", "")
     plan = state.get("plan") or {}
     if not question:
-        return {"decision": "none", "sub_questions": [], "route": {"decision": "none",
-                "reason": "empty question"}}
+        return {
+            "decision": "none",
+            "sub_questions": [],
+            "route": {"decision": "none", "reason": "empty question"},
+        }
     if plan.get("decision"):
         decision = plan["decision"]
         subs = [" ".join(str(s).split()) for s in plan.get("sub_questions") or [] if str(s).strip()]

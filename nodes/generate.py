@@ -42,8 +42,9 @@ def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 answer, answer_id = text_of(reply).strip(), reply.id
                 update["usage"] = usage
             except Exception as exc:  # noqa: BLE001 - fall back to the extractive answer
-                update["errors"] = [f"generator model failed ({one_line(exc)}); "
-                                    "used the extractive answer"]
+                update["errors"] = [
+                    f"generator model failed ({one_line(exc)}); used the extractive answer"
+                ]
         if answer is None:
             answer = _local_answer(state, docs)
     else:
@@ -76,7 +77,9 @@ def _with_model(model, state: State, docs: list[Doc]):
     if state.get("decision") == "none":
         messages = state.get("messages", [])
         return call_model(
-            model, [SystemMessage(CONVERSE_SYSTEM), *messages[-10:]], role="generator",
+            model,
+            [SystemMessage(CONVERSE_SYSTEM), *messages[-10:]],
+            role="generator",
             internal=False,
         )
     user = GENERATOR_USER.format(documents=format_documents(docs), question=question)
@@ -100,6 +103,13 @@ def build_citations(answer: str, docs: list[Doc]) -> list[Citation]:
     for n in dict.fromkeys(int(m) for m in _CITE.findall(answer)):
         if 1 <= n <= len(docs):
             doc = docs[n - 1]
-            cited.append(Citation(id=n, source=doc["source"], title=doc["title"],
-                                  location=doc["location"], snippet=doc["content"][:300]))
+            cited.append(
+                Citation(
+                    id=n,
+                    source=doc["source"],
+                    title=doc["title"],
+                    location=doc["location"],
+                    snippet=doc["content"][:300],
+                )
+            )
     return cited

@@ -50,8 +50,13 @@ def grade_documents(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     update.update(
         grade=grade,
         grades=[
-            {"id": d["id"], "source": d["source"], "title": d["title"], "score": round(s, 4),
-             "relevant": s >= ctx.incorrect_threshold}
+            {
+                "id": d["id"],
+                "source": d["source"],
+                "title": d["title"],
+                "score": round(s, 4),
+                "relevant": s >= ctx.incorrect_threshold,
+            }
             for s, _, d in ranked
         ],
         documents=[RESET, *kept],
@@ -71,8 +76,10 @@ def _fallback(state: State, ctx: Context, grade: str) -> dict[str, Any]:
         return {"fallback": True}
     return {
         "fallback": False,
-        "notes": [f"Retrieval was {grade} and web search could not be used ({reason}); "
-                  "this answer relies on the internal sources only."],
+        "notes": [
+            f"Retrieval was {grade} and web search could not be used ({reason}); "
+            "this answer relies on the internal sources only."
+        ],
     }
 
 
@@ -93,8 +100,9 @@ def _local_scores(state: State, docs: list[Doc]) -> list[float]:
     for i, doc in enumerate(docs):
         groups.setdefault(doc.get("query") if multi else question, []).append(i)
     for q, idx in groups.items():
-        for i, s in zip(idx, local_grader.score_documents(q or question, [docs[i] for i in idx]),
-                        strict=True):
+        for i, s in zip(
+            idx, local_grader.score_documents(q or question, [docs[i] for i in idx]), strict=True
+        ):
             scores[i] = float(s)
     return scores
 

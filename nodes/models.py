@@ -80,9 +80,8 @@ def _init_model(spec: str, base_url: str, timeout: float) -> BaseChatModel:
         kwargs.setdefault("api_key", os.environ.get("OPENAI_API_KEY") or "not-needed")
     try:
         return init_chat_model(spec, **kwargs)
-    except (ValueError, ImportError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelConfigError(f"cannot use model {spec!r}: {first}") from exc
+    except Exception as exc:  # noqa: BLE001 - providers raise many types for bad settings
+        raise ModelConfigError(f"cannot use model {spec!r}: {one_line(exc)}") from exc
 
 
 def call_model(

@@ -31,19 +31,26 @@ def rewrite_query(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     human = latest_human(messages)
     question = " ".join(text_of(human).split())[:MAX_QUESTION_CHARS]
     new_turn = human is not None and state.get("turn_id") != human.id
-    update: dict[str, Any] = dict(PER_TURN_RESET) if new_turn else {
-        "rewrites": state.get("rewrites", 0) + 1,
-        "documents": RESET,
-        "grades": [],
-        "grade": None,
-        "context_docs": [],
-        "plan": {},
-    }
+    update: dict[str, Any] = (
+        dict(PER_TURN_RESET)
+        if new_turn
+        else {
+            "rewrites": state.get("rewrites", 0) + 1,
+            "documents": RESET,
+            "grades": [],
+            "grade": None,
+            "context_docs": [],
+            "plan": {},
+        }
+    )
     update.update(
         turn_id=human.id if human else None,
         question=question,
-        budgets={"max_rewrites": ctx.max_rewrites, "max_generations": ctx.max_generations,
-                 "max_web_searches": ctx.max_web_searches},
+        budgets={
+            "max_rewrites": ctx.max_rewrites,
+            "max_generations": ctx.max_generations,
+            "max_web_searches": ctx.max_web_searches,
+        },
     )
     history = history_before(messages, human)
     previous_query = None if new_turn else state.get("query")
@@ -56,8 +63,9 @@ def rewrite_query(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             update["usage"] = {**update.get("usage", {}), **usage}
             return update
         except Exception as exc:  # noqa: BLE001 - any model failure falls back to local rules
-            update["errors"] = _errors_after(update, f"router model failed ({one_line(exc)}); "
-                                             "used local rules")
+            update["errors"] = _errors_after(
+                update, f"router model failed ({one_line(exc)}); used local rules"
+            )
     query = local_router.rewrite(messages) if question else ""
     if previous_query and query.strip().lower() == previous_query.strip().lower():
         query = question if question.lower() != previous_query.lower() else _keywords(question)
@@ -85,9 +93,7 @@ def _plan_with_model(model, question, history, previous_query, ctx, runtime):
     user = f"Conversation so far:\n{convo or '(none)'}\n\nLatest message: {question}"
     if previous_query:
         user += "\n\n" + REWRITE_FEEDBACK.format(query=previous_query)
-    reply, usage = call_model(
-        model, [SystemMessage(system), HumanMessage(user)], role="router"
-    )
+    reply, usage = call_model(model, [SystemMessage(system), HumanMessage(user)], role="router")
     plan = parse_json_object(reply.content)
     if plan.get("decision") not in ("none", "single", "multi"):
         raise ValueError(f"invalid decision {plan.get('decision')!r}")

@@ -38,7 +38,7 @@ def select_sources(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     tasks = _tasks(state, chosen)
     web_tasks = [t for t in tasks if t["source"] == "web"]
     if len(web_tasks) > max(web_left, 0):
-        drop = web_tasks[max(web_left, 0):]
+        drop = web_tasks[max(web_left, 0) :]
         tasks = [t for t in tasks if t not in drop]
         note = f"web budget allows {max(web_left, 0)} more searches"
         reasons["web"] = f"{reasons.get('web', 'chosen')} ({note})"
@@ -49,8 +49,14 @@ def select_sources(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         "unavailable": unavailable,
         "tasks": tasks,
     }
-    return {"route": route, "web_searches": state.get("web_searches", 0) + sum(
-        t["source"] == "web" for t in tasks)}
+    update: dict[str, Any] = {
+        "route": route,
+        "web_searches": state.get("web_searches", 0) + sum(t["source"] == "web" for t in tasks),
+    }
+    if not tasks:
+        why = "; ".join(f"{s}: {r}" for s, r in unavailable.items()) or "nothing selected"
+        update["notes"] = [f"No source could be searched ({why})."]
+    return update
 
 
 def _tasks(state: State, sources: list[str]) -> list[dict[str, str]]:

@@ -67,17 +67,17 @@ class Context:
     )
     user_id: str = _f("default", "User whose long-term memories are searched.")
     correct_threshold: float = _f(
-        0.6,
+        0.74,
         "Relevance score (0-1) at or above which a document counts as clearly relevant; "
         "any such document makes the retrieval Correct.",
     )
     incorrect_threshold: float = _f(
-        0.35,
+        0.22,
         "Relevance score (0-1) below which a document is irrelevant; all below makes the "
         "retrieval Incorrect, anything in between is Ambiguous.",
     )
     strip_threshold: float = _f(
-        0.2, "Knowledge strips scoring below this (0-1) are dropped by refine_knowledge."
+        0.19, "Knowledge strips scoring below this (0-1) are dropped by refine_knowledge."
     )
     max_rewrites: int = _f(2, "Budget: query rewrites after an answer judged not relevant.")
     max_generations: int = _f(2, "Budget: answer generations per turn (first one included).")
@@ -117,7 +117,9 @@ def _coerce(raw: str, kind: type, name: str) -> Any:
             return raw.strip().lower() in {"1", "true", "yes", "on"}
         return kind(raw)
     except ValueError as exc:
-        raise ValueError(f"AGENTIC_RAG_{name.upper()}={raw!r} is not a valid {kind.__name__}") from exc
+        raise ValueError(
+            f"AGENTIC_RAG_{name.upper()}={raw!r} is not a valid {kind.__name__}"
+        ) from exc
 
 
 def get_context(runtime: Any) -> Context:

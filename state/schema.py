@@ -39,6 +39,7 @@ class OutputState(TypedDict, total=False):
     checks: dict[str, Any]
     trace: Annotated[list[str], extend_or_reset]
     usage: Annotated[dict[str, Any], merge_usage]
+    errors: Annotated[list[str], extend_or_reset]
     thread_id: str | None
 
 

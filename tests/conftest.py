@@ -21,3 +21,17 @@ def data_dir(tmp_path, monkeypatch):
     path.mkdir()
     monkeypatch.setenv("AGENTIC_RAG_DATA_DIR", str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def banking_kb(tmp_path_factory):
+    """A real index (Chroma + BM25) of the first 40 tau2-bench banking documents."""
+    from tools.demo_corpus import export_banking_corpus
+    from tools.ingest import ingest_paths
+
+    root = tmp_path_factory.mktemp("banking")
+    corpus = root / "corpus"
+    export_banking_corpus(corpus, limit=40)
+    report = ingest_paths([corpus], data_dir=str(root / "data"), kb="default")
+    assert report.ok and report.chunks_added > 0
+    return str(root / "data")

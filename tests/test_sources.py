@@ -7,7 +7,10 @@ import time
 
 import pytest
 import requests
-from fakes import (
+from langgraph.store.memory import InMemoryStore
+
+from state.context import Context
+from tests.fakes.servers import (
     ARXIV_ENTRIES,
     ARXIV_FEED,
     TAVILY_RESULTS,
@@ -17,9 +20,6 @@ from fakes import (
     tavily_error,
     tavily_search_response,
 )
-from langgraph.store.memory import InMemoryStore
-
-from state.context import Context
 from tools.arxiv_search import ArxivRetriever
 from tools.base import SourceError
 from tools.memory import (

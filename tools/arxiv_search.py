@@ -50,6 +50,7 @@ class _Client(arxiv.Client):
             delay_seconds=_delay_seconds(),
             num_retries=1,
         )
+        self._session.close()
         self._session = _TimeoutSession(timeout)
         base = os.environ.get("ARXIV_API_URL", "").strip().rstrip("/")
         if base:

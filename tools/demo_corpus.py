@@ -69,3 +69,24 @@ def export_banking_corpus(dest: Path, limit: int | None = None) -> int:
         body = f"# {doc['title'].strip()}\n\n{doc['content'].strip()}\n"
         (dest / f"{doc['id'].translate(_SAFE)}.md").write_text(body, encoding="utf-8")
     return len(docs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tools.demo_corpus DEST``: export the demo corpus as Markdown files."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m tools.demo_corpus DEST", file=sys.stderr)
+        return 2
+    try:
+        count = export_banking_corpus(Path(args[0]))
+    except DemoCorpusError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"exported {count} banking policy documents to {args[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

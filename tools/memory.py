@@ -24,8 +24,8 @@ _PAGE = 100
 def memory_namespace(user_id: str) -> tuple[str, str]:
     """The store namespace holding one user's memories.
 
-    Store labels cannot contain ``.`` or NUL, so those and ``%`` are percent-encoded; any other id is
-    used unchanged.
+    Store labels cannot contain ``.`` or NUL, so those and ``%`` are percent-encoded; any
+    other id is used unchanged.
 
     Example:
         >>> memory_namespace("alice")

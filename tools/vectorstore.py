@@ -27,7 +27,7 @@ Fusion = Literal["rrf", "weighted"]
 
 CANDIDATES = 50
 FUSION: Fusion = "weighted"
-DENSE_WEIGHT = 0.5
+DENSE_WEIGHT = 0.6
 RRF_K = 60
 PAGE = 5000
 _KB_NAME = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
@@ -219,6 +219,7 @@ class KnowledgeBase:
         self.collection = collection
         self._lexical: lexical.LexicalIndex | None = None
         self._lock = threading.Lock()
+        self._build_lock = threading.Lock()
 
     @property
     def lexical_dir(self) -> Path:
@@ -230,7 +231,7 @@ class KnowledgeBase:
         return self.collection.count()
 
     def iter_chunks(self, include: list[str]) -> Any:
-        """Yield ``(id, document, metadata)`` pages of the whole collection."""
+        """Yield the whole collection as pages of Chroma ``get`` results (ids + ``include``)."""
         offset = 0
         while True:
             page = self.collection.get(limit=PAGE, offset=offset, include=include)
@@ -241,6 +242,10 @@ class KnowledgeBase:
 
     def rebuild_lexical(self) -> lexical.LexicalIndex:
         """Rebuild the BM25 index from the collection's contents and publish it."""
+        with self._build_lock:
+            return self._rebuild_lexical()
+
+    def _rebuild_lexical(self) -> lexical.LexicalIndex:
         ids: list[str] = []
         texts: list[str] = []
         for page in self.iter_chunks(["documents", "metadatas"]):
@@ -321,6 +326,8 @@ class KnowledgeBase:
         else:
             ranked = fuse(cands)
         ranked = ranked[:k]
+        if not ranked:
+            return []
         got = self.collection.get(
             ids=[cid for cid, _ in ranked], include=["documents", "metadatas"]
         )
@@ -370,7 +377,8 @@ class VectorStoreRetriever:
 
     def unavailable(self, ctx: Context, store: Any = None) -> str | None:
         """Why the knowledge base cannot be searched (missing, empty, wrong embedder), or None."""
-        hint = f"run `agentic-rag ingest PATH --kb {ctx.kb}` first"
+        kb_flag = "" if ctx.kb == "default" else f" --kb {ctx.kb}"
+        hint = f"run `agentic-rag ingest PATH{kb_flag}` first"
         try:
             kb = open_kb(ctx.data_dir, ctx.kb)
             if kb.count() == 0:

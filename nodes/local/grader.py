@@ -19,8 +19,8 @@ from state.document import Doc
 FEATURES: tuple[str, ...] = ("cosine", "coverage", "sentence_coverage", "bigram_coverage")
 """Feature order of `features` and `COEFFICIENTS`."""
 
-COEFFICIENTS: tuple[float, ...] = (10.0, 3.0, 3.0, 1.0)
-INTERCEPT: float = -8.0
+COEFFICIENTS: tuple[float, ...] = (4.401, -0.028, 2.914, 1.415)
+INTERCEPT: float = -4.220
 
 _RAW_WORD = re.compile(r"[A-Za-z0-9]+(?:['’.,][A-Za-z0-9]+)*")
 

@@ -303,11 +303,15 @@ def arxiv_feed(entries: Sequence[ArxivEntry] = ARXIV_ENTRIES) -> bytes:
     """An arXiv API ``/api/query`` Atom response holding ``entries``."""
     body = "".join(_entry_xml(entry) for entry in entries)
     return f"""<?xml version="1.0" encoding="UTF-8"?>
-<feed xmlns="http://www.w3.org/2005/Atom" xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/" xmlns:arxiv="http://arxiv.org/schemas/atom">
+<feed xmlns="http://www.w3.org/2005/Atom"
+      xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/"
+      xmlns:arxiv="http://arxiv.org/schemas/atom">
   <id>https://arxiv.org/api/8Nh0TVvbhvT4kMqVwZyZ1Mk1v0E</id>
-  <title>arXiv Query: search_query=all:corrective AND all:rag&amp;id_list=&amp;start=0&amp;max_results=4</title>
+  <title>arXiv Query: search_query=all:corrective AND all:rag&amp;start=0&amp;max_results=4
+  </title>
   <updated>2026-11-20T00:00:00Z</updated>
-  <link href="https://arxiv.org/api/query?search_query=all:corrective&amp;start=0&amp;max_results=4" type="application/atom+xml"/>
+  <link href="https://arxiv.org/api/query?search_query=all:corrective&amp;max_results=4"
+        type="application/atom+xml"/>
   <opensearch:itemsPerPage>{len(entries)}</opensearch:itemsPerPage>
   <opensearch:totalResults>{len(entries)}</opensearch:totalResults>
   <opensearch:startIndex>0</opensearch:startIndex>{body}
