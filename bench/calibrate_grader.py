@@ -26,9 +26,10 @@ import Stemmer
 
 from nodes.local import grader
 from nodes.local.refine import split_strips
+from tools.datasets import squad_dev_path
 from tools.embedder import get_embedder
 
-SQUAD = Path("/work/shared/data/squad/squaddev_v1.1.json")
+SQUAD = squad_dev_path()
 SEED = 13
 TRAIN_QUESTIONS = 1500
 TEST_QUESTIONS = 1000

@@ -22,10 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tools.datasets import squad_dev_path
 from tools.ingest import ingest_paths  # noqa: E402
 from tools.vectorstore import CANDIDATES, fuse, open_kb  # noqa: E402
 
-SQUAD = Path("/work/shared/data/squad/squaddev_v1.1.json")
+SQUAD = squad_dev_path()
 
 
 def load(squad: Path, n_questions: int, seed: int) -> tuple[list[tuple[str, str]], list]:

@@ -41,6 +41,17 @@ def _context(data_dir: str, kb: str) -> Context:
         _fail(str(exc))
 
 
+def _check_kb_exists(data_dir: str, kb: str) -> None:
+    from tools.vectorstore import list_kbs
+
+    known = [k["name"] for k in list_kbs(data_dir)]
+    if kb != "default" and kb not in known:
+        _fail(
+            f"knowledge base {kb!r} does not exist (known: {', '.join(known) or 'none'}); "
+            f"create it with `agentic-rag ingest PATH --kb {kb}`"
+        )
+
+
 def _check_question(question: str) -> str:
     cleaned = "".join(ch for ch in question if ch.isprintable() or ch in "\n\t").strip()
     if not cleaned:
@@ -91,6 +102,7 @@ def ask(
 
     question = _check_question(question)
     ctx = _context(data_dir, kb)
+    _check_kb_exists(data_dir, kb)
     thread_id = thread or uuid.uuid4().hex[:12]
     with sqlite_checkpointer(data_dir) as saver:
         app_graph = build_graph(checkpointer=saver)

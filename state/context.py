@@ -8,12 +8,28 @@ configuration. Any field can also be set from the environment as
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from state.document import SourceName
 
 DEFAULT_DATA_DIR = "./.agentic-rag"
+_KB_NAME = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
+
+
+def validate_kb_name(kb: str) -> str:
+    """Return ``kb`` when it is a valid knowledge-base name, else raise ValueError.
+
+    Example:
+        >>> validate_kb_name("banking-2024")
+        'banking-2024'
+    """
+    if not isinstance(kb, str) or not _KB_NAME.match(kb):
+        raise ValueError(
+            f"invalid knowledge base name {kb!r}: use 1-60 letters, digits, '-' or '_'"
+        )
+    return kb
 
 
 def _f(default: Any, description: str) -> Any:
@@ -97,6 +113,7 @@ class Context:
         for name in ("correct_threshold", "incorrect_threshold", "strip_threshold"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)!r}")
+        validate_kb_name(self.kb)
         if self.incorrect_threshold > self.correct_threshold:
             raise ValueError("incorrect_threshold must not exceed correct_threshold")
 

@@ -256,3 +256,19 @@ def test_unknown_model_string_is_a_clear_error(banking_kb):
 def test_negative_budgets_are_rejected(field):
     with pytest.raises(ValueError, match=field):
         Context(**{field: -1})
+
+
+def test_paper_questions_route_to_arxiv_when_enabled(banking_kb, monkeypatch):
+    from tests.fakes.servers import ARXIV_FEED
+
+    feed = FakeResponse(body=ARXIV_FEED, content_type="application/atom+xml")
+    with fake_server({"/api/query": feed}) as server:
+        monkeypatch.setenv("ARXIV_API_URL", server.url)
+        monkeypatch.setenv("ARXIV_DELAY_SECONDS", "0")
+        question = "Which papers describe recent work on corrective retrieval augmented generation?"
+        out = ask(question, Context(data_dir=banking_kb, arxiv_search=True))
+        assert "arxiv" in out["route"]["sources"] and out["route"]["reasons"]["arxiv"]
+        assert any(c["source"] == "arxiv" for c in out["citations"])
+        off = ask(question, Context(data_dir=banking_kb), thread="t2")
+    assert "arxiv" not in off["route"]["sources"]
+    assert off["route"]["unavailable"]["arxiv"] == "disabled in the context"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 from functools import lru_cache
-from pathlib import Path
 
 import bm25s
 import pytest
@@ -17,8 +16,9 @@ from nodes.local.grader import classify, score_documents
 from nodes.local.refine import refine, split_strips
 from state.context import Context
 from state.document import make_doc
+from tools.datasets import squad_dev_path
 
-SQUAD = Path("/work/shared/data/squad/squaddev_v1.1.json")
+SQUAD = squad_dev_path()
 BANK = """# Blue Account
 
 The Blue Account is our everyday current account. It has no minimum balance.

@@ -8,7 +8,6 @@ embedder (Chroma never embeds), and the collection records which embedder built 
 from __future__ import annotations
 
 import os
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from state.context import Context
+from state.context import Context, validate_kb_name
 from state.document import Doc, make_doc
 from tools import lexical
 from tools.base import SourceError
@@ -30,7 +29,6 @@ FUSION: Fusion = "weighted"
 DENSE_WEIGHT = 0.6
 RRF_K = 60
 PAGE = 5000
-_KB_NAME = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
 
 
 class KnowledgeBaseNotFound(LookupError):
@@ -39,20 +37,6 @@ class KnowledgeBaseNotFound(LookupError):
 
 class EmbedderMismatch(ValueError):
     """The collection was built with another embedding model than the one installed."""
-
-
-def validate_kb_name(kb: str) -> str:
-    """Return ``kb`` when it is a valid knowledge-base name, else raise ValueError.
-
-    Example:
-        >>> validate_kb_name("banking-2024")
-        'banking-2024'
-    """
-    if not isinstance(kb, str) or not _KB_NAME.match(kb):
-        raise ValueError(
-            f"invalid knowledge base name {kb!r}: use 1-60 letters, digits, '-' or '_'"
-        )
-    return kb
 
 
 def collection_name(kb: str) -> str:
