@@ -10,7 +10,7 @@ from langgraph.runtime import Runtime
 from nodes.common import traced
 from nodes.generate import NOT_FOUND
 from nodes.local import check as local_check
-from nodes.models import call_model, get_chat_model, one_line, parse_json_object
+from nodes.models import call_model, describe_error, get_chat_model, parse_json_object
 from prompts.checker import CHECKER_SYSTEM, CHECKER_USER
 from prompts.documents import DATA_NOTICE, format_documents
 from state.context import Context, get_context
@@ -52,7 +52,7 @@ def check_answer(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             checks, usage = _check_with_model(model, question, answer, docs)
             return {"checks": checks, "usage": usage}
         except Exception as exc:  # noqa: BLE001 - fall back to the local verifier
-            update["errors"] = [f"checker model failed ({one_line(exc)}); used local checks"]
+            update["errors"] = [f"checker model failed ({describe_error(exc)}); used local checks"]
     result = local_check.check_answer(question, answer, docs)
     update["checks"] = {
         "grounded": bool(result["grounded"]),

@@ -64,9 +64,9 @@ def history_before(messages: list[BaseMessage], current: BaseMessage | None) -> 
 
 
 PER_TURN_RESET: dict[str, Any] = {
-    "documents": RESET,
-    "errors": RESET,
-    "notes": RESET,
+    "documents": [RESET],
+    "errors": [RESET],
+    "notes": [RESET],
     "trace": [RESET],
     "usage": {RESET: True},
     "grades": [],

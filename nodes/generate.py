@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 from nodes.common import history_before, latest_human, text_of, traced
 from nodes.local import generate as local_generate
 from nodes.local import router as local_router
-from nodes.models import call_model, get_chat_model, one_line
+from nodes.models import call_model, describe_error, get_chat_model
 from prompts.documents import DATA_NOTICE, format_documents
 from prompts.generator import (
     CONVERSE_SYSTEM,
@@ -43,7 +43,7 @@ def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 update["usage"] = usage
             except Exception as exc:  # noqa: BLE001 - fall back to the extractive answer
                 update["errors"] = [
-                    f"generator model failed ({one_line(exc)}); used the extractive answer"
+                    f"generator model failed ({describe_error(exc)}); used the extractive answer"
                 ]
         if answer is None:
             answer = _local_answer(state, docs)
@@ -61,15 +61,13 @@ def _local_answer(state: State, docs: list[Doc]) -> str:
         )
     unsupported = (state.get("checks") or {}).get("unsupported") or []
     if state.get("generations", 0) and unsupported and state.get("answer"):
-        kept = [s for s in _sentences(state["answer"]) if s not in unsupported]
-        return " ".join(kept) if _CITE.search(" ".join(kept)) else NOT_FOUND
+        kept = [
+            line
+            for line in state["answer"].splitlines()
+            if not any(claim.strip() and claim.strip() in line for claim in unsupported)
+        ]
+        return "\n".join(kept) if _CITE.search("\n".join(kept)) else NOT_FOUND
     return local_generate.extractive_answer(state.get("question", ""), docs)
-
-
-def _sentences(answer: str) -> list[str]:
-    from nodes.local.text import split_sentences
-
-    return split_sentences(answer)
 
 
 def _with_model(model, state: State, docs: list[Doc]):

@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 
 from nodes.common import traced
 from nodes.local import grader as local_grader
-from nodes.models import call_model, get_chat_model, one_line, parse_json_object
+from nodes.models import call_model, describe_error, get_chat_model, parse_json_object
 from prompts.documents import DATA_NOTICE, format_documents
 from prompts.grader import GRADER_SYSTEM, GRADER_USER
 from state.context import Context, get_context
@@ -39,7 +39,9 @@ def grade_documents(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             scores, usage = _grade_with_model(model, question, docs)
             update["usage"] = usage
         except Exception as exc:  # noqa: BLE001 - malformed or failed: use the local scorer
-            update["errors"] = [f"grader model failed ({one_line(exc)}); used score-based grading"]
+            update["errors"] = [
+                f"grader model failed ({describe_error(exc)}); used score-based grading"
+            ]
     if scores is None:
         scores = _local_scores(state, docs)
     grade = local_grader.classify(scores, ctx.correct_threshold, ctx.incorrect_threshold)

@@ -19,6 +19,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
 from state.context import Context
+from tools.base import one_line
 
 INTERNAL_TAGS = ["nostream"]
 """Tags that keep router, grader and checker calls out of ``stream_mode="messages"``."""
@@ -81,7 +82,7 @@ def _init_model(spec: str, base_url: str, timeout: float) -> BaseChatModel:
     try:
         return init_chat_model(spec, **kwargs)
     except Exception as exc:  # noqa: BLE001 - providers raise many types for bad settings
-        raise ModelConfigError(f"cannot use model {spec!r}: {one_line(exc)}") from exc
+        raise ModelConfigError(f"cannot use model {spec!r}: {describe_error(exc)}") from exc
 
 
 def call_model(
@@ -122,7 +123,7 @@ def parse_json_object(text: Any) -> dict[str, Any]:
     return value
 
 
-def one_line(exc: BaseException) -> str:
-    """A one-line description of an error, safe to show to a user."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` on one line, safe to show to a user."""
+    text = one_line(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

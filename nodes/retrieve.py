@@ -7,7 +7,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from nodes.common import traced
-from nodes.models import one_line
+from nodes.models import describe_error
 from state.context import Context, get_context
 from state.schema import RetrieveTask
 from tools.base import SourceError
@@ -24,7 +24,7 @@ def retrieve(task: RetrieveTask, runtime: Runtime[Context]) -> dict[str, Any]:
     except SourceError as exc:
         return {"documents": [], "errors": [str(exc)]}
     except Exception as exc:  # noqa: BLE001 - one broken source must not sink the turn
-        return {"documents": [], "errors": [f"{source}: {one_line(exc)}"]}
+        return {"documents": [], "errors": [f"{source}: {describe_error(exc)}"]}
     for doc in docs:
         doc["query"] = query
     return {"documents": docs}

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from nodes.common import PER_TURN_RESET, history_before, latest_human, text_of, traced
 from nodes.local import router as local_router
-from nodes.models import call_model, get_chat_model, one_line, parse_json_object
+from nodes.local.text import content_terms
+from nodes.models import call_model, describe_error, get_chat_model, parse_json_object
 from prompts.router import REWRITE_FEEDBACK, ROUTER_SYSTEM, SOURCE_HELP
 from state.context import Context, get_context
 from state.reducers import RESET
@@ -63,9 +65,8 @@ def rewrite_query(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             update["usage"] = {**update.get("usage", {}), **usage}
             return update
         except Exception as exc:  # noqa: BLE001 - any model failure falls back to local rules
-            update["errors"] = _errors_after(
-                update, f"router model failed ({one_line(exc)}); used local rules"
-            )
+            line = f"router model failed ({describe_error(exc)}); used local rules"
+            update["errors"] = [*update.get("errors", []), line]
     query = local_router.rewrite(messages) if question else ""
     if previous_query and query.strip().lower() == previous_query.strip().lower():
         query = question if question.lower() != previous_query.lower() else _keywords(question)
@@ -73,17 +74,18 @@ def rewrite_query(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     return update
 
 
-def _errors_after(update: dict[str, Any], line: str) -> list[str]:
-    return [RESET, line] if update.get("errors") == RESET else [line]
-
-
 def _keywords(question: str) -> str:
-    from nodes.local.text import content_terms
-
     return " ".join(content_terms(question)) or question
 
 
-def _plan_with_model(model, question, history, previous_query, ctx, runtime):
+def _plan_with_model(
+    model: BaseChatModel,
+    question: str,
+    history: list[BaseMessage],
+    previous_query: str | None,
+    ctx: Context,
+    runtime: Runtime[Context],
+) -> tuple[dict[str, Any], dict[str, int]]:
     available = [s for s in SOURCE_HELP if s not in unavailable_sources(ctx, runtime.store)]
     system = ROUTER_SYSTEM.format(
         sources=", ".join(available) or "vectorstore",

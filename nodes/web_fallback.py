@@ -8,7 +8,7 @@ from langgraph.runtime import Runtime
 
 from nodes.common import traced
 from nodes.local import grader as local_grader
-from nodes.models import one_line
+from nodes.models import describe_error
 from state.context import Context, get_context
 from state.reducers import RESET
 from state.schema import State
@@ -27,7 +27,7 @@ def web_fallback(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     try:
         docs = get_retriever("web").retrieve(query, ctx, k=ctx.top_k, store=runtime.store)
     except (SourceError, Exception) as exc:  # noqa: BLE001 - the turn goes on without the web
-        line = str(exc) if isinstance(exc, SourceError) else f"web: {one_line(exc)}"
+        line = str(exc) if isinstance(exc, SourceError) else f"web: {describe_error(exc)}"
         update["errors"] = [line]
         update["notes"] = [f"Web search failed ({line}); this answer relies on internal sources."]
         return update

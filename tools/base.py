@@ -8,6 +8,17 @@ from state.context import Context
 from state.document import Doc, SourceName
 
 
+def one_line(value: object, limit: int = 200) -> str:
+    """Text collapsed to one line and cut to ``limit`` characters (for user-facing errors).
+
+    Example:
+        >>> one_line("HTTP 500\n  Internal   error")
+        'HTTP 500 Internal error'
+    """
+    line = " ".join(str(value).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 class SourceError(RuntimeError):
     """A source failed; the message is one line, safe to show to the user."""
 

@@ -18,7 +18,7 @@ import numpy as np
 from state.context import Context, validate_kb_name
 from state.document import Doc, make_doc
 from tools import lexical
-from tools.base import SourceError
+from tools.base import SourceError, one_line
 from tools.embedder import EMBEDDER_ID, get_embedder
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -349,11 +349,6 @@ def _to_doc(
     )
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:300]
-
-
 class VectorStoreRetriever:
     """The local knowledge base as a graph source (implements `tools.base.Retriever`)."""
 
@@ -370,9 +365,9 @@ class VectorStoreRetriever:
         except KnowledgeBaseNotFound:
             return f"knowledge base {ctx.kb!r} does not exist: {hint}"
         except ValueError as exc:
-            return _one_line(exc)
+            return one_line(exc, 300) or type(exc).__name__
         except Exception as exc:
-            return f"vector store error: {_one_line(exc)}"
+            return f"vector store error: {one_line(exc, 300)}"
         return None
 
     def retrieve(self, query: str, ctx: Context, *, k: int, store: Any = None) -> list[Doc]:
@@ -380,8 +375,8 @@ class VectorStoreRetriever:
         try:
             return open_kb(ctx.data_dir, ctx.kb).search(query, k)
         except KnowledgeBaseNotFound as exc:
-            raise SourceError(_one_line(exc)) from exc
+            raise SourceError(one_line(exc, 300)) from exc
         except SourceError:
             raise
         except Exception as exc:
-            raise SourceError(f"vector store search failed: {_one_line(exc)}") from exc
+            raise SourceError(f"vector store search failed: {one_line(exc, 300)}") from exc

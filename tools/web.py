@@ -15,7 +15,7 @@ from tavily import errors as tavily_errors
 
 from state.context import Context
 from state.document import Doc, make_doc
-from tools.base import SourceError
+from tools.base import SourceError, one_line
 
 DEFAULT_BASE_URL = "https://api.tavily.com"
 _DETAIL_CHARS = 200
@@ -25,14 +25,9 @@ def _api_key() -> str | None:
     return os.environ.get("TAVILY_API_KEY", "").strip() or None
 
 
-def _one_line(text: object) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= _DETAIL_CHARS else line[: _DETAIL_CHARS - 3] + "..."
-
-
 def _reason(exc: Exception, timeout: float) -> str:
     """A one-line, user-safe description of a Tavily client failure."""
-    detail = _one_line(exc)
+    detail = one_line(exc, _DETAIL_CHARS)
     suffix = f": {detail}" if detail else ""
     if isinstance(exc, tavily_errors.InvalidAPIKeyError):
         return f"Tavily rejected the API key (HTTP 401){suffix}"
