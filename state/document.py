@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal
+
+from typing_extensions import TypedDict
 
 SourceName = Literal["vectorstore", "web", "arxiv", "memory"]
 SOURCES: tuple[SourceName, ...] = ("vectorstore", "web", "arxiv", "memory")
