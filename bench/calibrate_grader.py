@@ -15,18 +15,15 @@ thresholds (the defaults of ``state/context.py``) and the test-split numbers.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import time
 from pathlib import Path
 
-import bm25s
 import numpy as np
-import Stemmer
 
 from nodes.local import grader
 from nodes.local.refine import split_strips
-from tools.datasets import squad_dev_path
+from tools.datasets import bm25_distractors, load_squad, squad_dev_path
 from tools.embedder import get_embedder
 
 SQUAD = squad_dev_path()
@@ -37,51 +34,6 @@ TRAIN_ARTICLE_SHARE = 0.6
 CORRECT_PRECISION = 0.85
 INCORRECT_RELEVANT_LOSS = 0.05
 STRIP_KEEP = 0.95
-
-
-def load(path: Path) -> tuple[list[tuple[str, str]], list[dict]]:
-    """Unique paragraphs ``(title, context)`` and questions pointing at them."""
-    data = json.loads(path.read_text())["data"]
-    paragraphs: list[tuple[str, str]] = []
-    index: dict[str, int] = {}
-    questions: list[dict] = []
-    for article in data:
-        title = article["title"]
-        for para in article["paragraphs"]:
-            context = para["context"]
-            if context not in index:
-                index[context] = len(paragraphs)
-                paragraphs.append((title, context))
-            for qa in para["qas"]:
-                questions.append(
-                    {
-                        "question": qa["question"],
-                        "title": title,
-                        "para": index[context],
-                        "answers": [a["text"] for a in qa["answers"]],
-                        "starts": [a["answer_start"] for a in qa["answers"]],
-                    }
-                )
-    return paragraphs, questions
-
-
-def distractors(paragraphs: list[tuple[str, str]], questions: list[dict]) -> list[int]:
-    """Best BM25 paragraph other than the question's own, for each question."""
-    stemmer = Stemmer.Stemmer("english")
-    corpus = [f"{t.replace('_', ' ')} {c}" for t, c in paragraphs]
-    retriever = bm25s.BM25(k1=0.9, b=0.4)
-    retriever.index(
-        bm25s.tokenize(corpus, stopwords="en", stemmer=stemmer, show_progress=False),
-        show_progress=False,
-    )
-    tokens = bm25s.tokenize(
-        [q["question"] for q in questions], stopwords="en", stemmer=stemmer, show_progress=False
-    )
-    hits, _ = retriever.retrieve(tokens, k=2, show_progress=False)
-    return [
-        int(row[1] if row[0] == q["para"] else row[0])
-        for row, q in zip(hits, questions, strict=True)
-    ]
 
 
 def split(questions: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -191,10 +143,10 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None, help="cache embeddings here (.npy)")
     args = parser.parse_args()
     started = time.perf_counter()
-    paragraphs, questions = load(SQUAD)
+    paragraphs, questions = load_squad(SQUAD)
     train, test = split(questions)
     sample = train + test
-    dis_list = distractors(paragraphs, sample)
+    dis_list = bm25_distractors(paragraphs, sample)
     dis = {id(q): d for q, d in zip(sample, dis_list, strict=True)}
     print(
         f"paragraphs={len(paragraphs)} train={len(train)} test={len(test)} "

@@ -12,7 +12,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tools.datasets import squad_dev_path
+from tools.datasets import load_squad, squad_dev_path
 from tools.ingest import ingest_paths  # noqa: E402
 from tools.vectorstore import CANDIDATES, fuse, open_kb  # noqa: E402
 
@@ -30,18 +29,9 @@ SQUAD = squad_dev_path()
 
 
 def load(squad: Path, n_questions: int, seed: int) -> tuple[list[tuple[str, str]], list]:
-    data = json.loads(squad.read_text(encoding="utf-8"))["data"]
-    paragraphs: dict[str, int] = {}
-    docs: list[tuple[str, str]] = []
-    questions: list[tuple[str, int]] = []
-    for article in data:
-        title = article["title"].replace("_", " ")
-        for para in article["paragraphs"]:
-            context = para["context"]
-            if context not in paragraphs:
-                paragraphs[context] = len(docs)
-                docs.append((title, context))
-            questions += [(qa["question"], paragraphs[context]) for qa in para["qas"]]
+    paragraphs, qs = load_squad(squad)
+    docs = [(title.replace("_", " "), text) for title, text in paragraphs]
+    questions = [(q["question"], q["para"]) for q in qs]
     random.Random(seed).shuffle(questions)
     return docs, questions[:n_questions]
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import random
 from functools import lru_cache
 
-import bm25s
 import pytest
-import Stemmer
 
 from nodes.local.check import check_answer
 from nodes.local.generate import NOT_FOUND, PREFIX, extractive_answer
@@ -16,7 +13,7 @@ from nodes.local.grader import classify, score_documents
 from nodes.local.refine import refine, split_strips
 from state.context import Context
 from state.document import make_doc
-from tools.datasets import squad_dev_path
+from tools.datasets import bm25_distractors, load_squad, squad_dev_path
 
 SQUAD = squad_dev_path()
 BANK = """# Blue Account
@@ -37,26 +34,13 @@ pytestmark = pytest.mark.skipif(not SQUAD.exists(), reason="SQuAD v1.1 dev not a
 @lru_cache(maxsize=1)
 def squad_sample(n: int = 50) -> list[tuple[str, list[str], str, str]]:
     """Seeded (question, gold answers, own paragraph, best BM25 other paragraph) tuples."""
-    data = json.loads(SQUAD.read_text())["data"]
-    paragraphs = list(dict.fromkeys(p["context"] for a in data for p in a["paragraphs"]))
-    index = {c: i for i, c in enumerate(paragraphs)}
-    qas = [(qa, p["context"]) for a in data for p in a["paragraphs"] for qa in p["qas"]]
-    picked = random.Random(2024).sample(qas, n)
-    stemmer = Stemmer.Stemmer("english")
-    bm25 = bm25s.BM25(k1=0.9, b=0.4)
-    bm25.index(
-        bm25s.tokenize(paragraphs, stopwords="en", stemmer=stemmer, show_progress=False),
-        show_progress=False,
-    )
-    tokens = bm25s.tokenize(
-        [qa["question"] for qa, _ in picked], stopwords="en", stemmer=stemmer, show_progress=False
-    )
-    hits, _ = bm25.retrieve(tokens, k=2, show_progress=False)
-    out = []
-    for (qa, ctx), row in zip(picked, hits, strict=True):
-        other = int(row[1] if row[0] == index[ctx] else row[0])
-        out.append((qa["question"], [a["text"] for a in qa["answers"]], ctx, paragraphs[other]))
-    return out
+    paragraphs, questions = load_squad(SQUAD)
+    picked = random.Random(2024).sample(questions, n)
+    others = bm25_distractors(paragraphs, picked)
+    return [
+        (q["question"], q["answers"], paragraphs[q["para"]][1], paragraphs[o][1])
+        for q, o in zip(picked, others, strict=True)
+    ]
 
 
 def doc(content: str, i: int = 0, source: str = "vectorstore") -> dict:
