@@ -34,14 +34,12 @@ def select_sources(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         chosen = planned
     else:
         chosen, reasons = local_router.choose_sources(state.get("query", ""), available)
-    web_left = ctx.max_web_searches - state.get("web_searches", 0)
     tasks = _tasks(state, chosen)
+    web_left = max(ctx.max_web_searches - state.get("web_searches", 0), 0)
     web_tasks = [t for t in tasks if t["source"] == "web"]
-    if len(web_tasks) > max(web_left, 0):
-        drop = web_tasks[max(web_left, 0) :]
-        tasks = [t for t in tasks if t not in drop]
-        note = f"web budget allows {max(web_left, 0)} more searches"
-        reasons["web"] = f"{reasons.get('web', 'chosen')} ({note})"
+    if len(web_tasks) > web_left:
+        tasks = [t for t in tasks if t["source"] != "web"] + web_tasks[:web_left]
+        reasons["web"] += f" (web budget allows {web_left} more searches)"
     route = {
         **(state.get("route") or {}),
         "sources": chosen,

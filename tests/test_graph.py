@@ -272,3 +272,11 @@ def test_paper_questions_route_to_arxiv_when_enabled(banking_kb, monkeypatch):
         off = ask(question, Context(data_dir=banking_kb), thread="t2")
     assert "arxiv" not in off["route"]["sources"]
     assert off["route"]["unavailable"]["arxiv"] == "disabled in the context"
+
+
+def test_web_source_respects_the_web_budget(banking_kb, web):
+    with scripted(router=[plan(FEE_Q, sources=("web", "vectorstore"))]) as m:
+        out = ask(FEE_Q, Context(data_dir=banking_kb, max_web_searches=0, **m))
+    assert not web.requests
+    assert "web budget allows 0" in out["route"]["reasons"]["web"]
+    assert {t["source"] for t in out["route"]["tasks"]} == {"vectorstore"}
