@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.embedder import get_embedder
 from tools.vectorstore import index_text, invalidate, open_kb, validate_kb_name
 
 SUPPORTED = (".md", ".txt")
@@ -199,8 +198,8 @@ def _progress(enabled: bool) -> Any:
 class _Writer:
     """Buffers new chunks, embeds them in batches and adds them to the collection."""
 
-    def __init__(self, collection: Any, on_written: Any) -> None:
-        self.collection = collection
+    def __init__(self, kb: Any, on_written: Any) -> None:
+        self.kb = kb
         self.pending: list[Chunk] = []
         self.on_written = on_written
 
@@ -210,11 +209,10 @@ class _Writer:
             self.flush()
 
     def flush(self) -> None:
-        embedder = get_embedder()
         while self.pending:
             batch, self.pending = self.pending[:WRITE_BATCH], self.pending[WRITE_BATCH:]
-            vectors = embedder.embed([index_text(c.metadata["title"], c.text) for c in batch])
-            self.collection.add(
+            vectors = self.kb.embed([index_text(c.metadata["title"], c.text) for c in batch])
+            self.kb.collection.add(
                 ids=[c.id for c in batch],
                 embeddings=vectors,
                 documents=[c.text for c in batch],
@@ -270,7 +268,7 @@ def ingest_paths(
             if bar:
                 bar.advance(chunks_task, n)
 
-        writer = _Writer(base.collection, written)
+        writer = _Writer(base, written)
         for file, rel in files:
             if bar:
                 bar.advance(files_task)

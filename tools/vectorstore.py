@@ -78,13 +78,20 @@ def _client(data_dir: str | os.PathLike[str]) -> Any:
         return _clients[key]
 
 
-def open_kb(data_dir: str | os.PathLike[str], kb: str, *, create: bool = False) -> KnowledgeBase:
+def open_kb(
+    data_dir: str | os.PathLike[str],
+    kb: str,
+    *,
+    create: bool = False,
+    embedding_model: str = "local",
+) -> KnowledgeBase:
     """The knowledge base ``kb`` of ``data_dir``, cached in-process.
 
     Args:
         data_dir: The data directory (``Context.data_dir``).
         kb: Knowledge-base name.
         create: Create the collection when missing (ingestion does; searching does not).
+        embedding_model: The embedder a new knowledge base is built with.
 
     Raises:
         ValueError: Invalid name.
@@ -92,6 +99,8 @@ def open_kb(data_dir: str | os.PathLike[str], kb: str, *, create: bool = False) 
         EmbedderMismatch: It was built with another embedder.
     """
     validate_kb_name(kb)
+    if embedding_model != "local":
+        raise ValueError(f"unsupported embedding model {embedding_model!r}")
     key = (_key(data_dir), kb)
     with _lock:
         cached = _kbs.get(key)
@@ -214,6 +223,10 @@ class KnowledgeBase:
         """Number of chunks stored."""
         return self.collection.count()
 
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Embed texts with this knowledge base's own embedder (one KB never mixes embedders)."""
+        return get_embedder().embed(texts)
+
     def iter_chunks(self, include: list[str]) -> Any:
         """Yield the whole collection as pages of Chroma ``get`` results (ids + ``include``)."""
         offset = 0
@@ -269,7 +282,7 @@ class KnowledgeBase:
 
     def candidates(self, query: str, n: int = CANDIDATES, mode: Mode = "hybrid") -> Candidates:
         """Top-``n`` dense and BM25 candidates of ``query``, each scored both ways."""
-        qvec = get_embedder().embed([query])[0]
+        qvec = self.embed([query])[0]
         dense: dict[str, float] = {}
         dense_rank: list[str] = []
         if mode != "bm25":
