@@ -1,4 +1,4 @@
-"""The ``agentic-rag`` command line: ingest, ask, chat."""
+"""agentic-rag: ingest documents, ask and chat with citations, manage knowledge bases, evaluate."""
 
 from __future__ import annotations
 
@@ -10,16 +10,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from cli.console import console, err, fail
+from cli.eval import eval_app
+from cli.kb import kb_app
 from cli.persistence import sqlite_checkpointer
 from cli.render import print_sources, public_result
 from nodes.models import ModelConfigError
 from state.context import DEFAULT_DATA_DIR, Context
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-console = Console()
-err = Console(stderr=True)
+app.add_typer(kb_app, name="kb")
+app.add_typer(eval_app, name="eval")
 
 DataDir = Annotated[
     str,
@@ -29,16 +31,11 @@ Kb = Annotated[str, typer.Option("--kb", help="Knowledge base name.")]
 MAX_QUESTION = 20_000
 
 
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
-
-
 def _context(data_dir: str, kb: str) -> Context:
     try:
         return Context(data_dir=data_dir, kb=kb)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _check_kb_exists(data_dir: str, kb: str) -> None:
@@ -46,7 +43,7 @@ def _check_kb_exists(data_dir: str, kb: str) -> None:
 
     known = [k["name"] for k in list_kbs(data_dir)]
     if kb != "default" and kb not in known:
-        _fail(
+        fail(
             f"knowledge base {kb!r} does not exist (known: {', '.join(known) or 'none'}); "
             f"create it with `agentic-rag ingest PATH --kb {kb}`"
         )
@@ -55,36 +52,84 @@ def _check_kb_exists(data_dir: str, kb: str) -> None:
 def _check_question(question: str) -> str:
     cleaned = "".join(ch for ch in question if ch.isprintable() or ch in "\n\t").strip()
     if not cleaned:
-        _fail("the question is empty")
+        fail("the question is empty")
     if len(cleaned) > MAX_QUESTION:
-        _fail(f"the question is {len(cleaned):,} characters long; the limit is {MAX_QUESTION:,}")
+        fail(f"the question is {len(cleaned):,} characters long; the limit is {MAX_QUESTION:,}")
     return cleaned
 
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (.md, .txt).")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Files or folders (.md .txt .rst .html .pdf .json .jsonl)."),
+    ],
     data_dir: DataDir = DEFAULT_DATA_DIR,
     kb: Kb = "default",
     sync: Annotated[bool, typer.Option(help="Remove chunks of files that disappeared.")] = False,
+    parent_child: Annotated[
+        bool, typer.Option(help="Search small child chunks, return their parent section.")
+    ] = False,
+    chunk_size: Annotated[int, typer.Option(help="Maximum characters per chunk.")] = 1000,
+    chunk_overlap: Annotated[int, typer.Option(help="Characters shared by neighbours.")] = 150,
+    text_field: Annotated[str | None, typer.Option(help="JSON field with the text.")] = None,
+    title_field: Annotated[str | None, typer.Option(help="JSON field with the title.")] = None,
+    id_field: Annotated[str | None, typer.Option(help="JSON field with the record id.")] = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="Tag every chunk with metadata tenant=T.")
+    ] = None,
+    max_mb: Annotated[float, typer.Option(help="Larger files are reported, not read.")] = 25.0,
+    embedding_model: Annotated[
+        str, typer.Option(help="Embedder of a new knowledge base.")
+    ] = "local",
+    batch_size: Annotated[int, typer.Option(help="Chunks embedded and stored together.")] = 128,
 ) -> None:
     """Index documents into a knowledge base (idempotent: unchanged files add nothing)."""
+    from rich.markup import escape
+
+    from tools.base import SourceError
     from tools.ingest import ingest_paths
 
-    missing = [str(p) for p in paths if not p.exists()]
+    missing = [str(p) for p in paths if not p.exists() and not p.is_symlink()]
     if missing:
-        _fail(f"no such file or folder: {', '.join(missing)}")
+        fail(f"no such file or folder: {', '.join(missing)}")
+    if max_mb <= 0:
+        fail("--max-mb must be positive")
     try:
-        report = ingest_paths(paths, data_dir=data_dir, kb=kb, progress=True, sync=sync)
-    except ValueError as exc:
-        _fail(str(exc))
+        report = ingest_paths(
+            paths,
+            data_dir=data_dir,
+            kb=kb,
+            progress=True,
+            sync=sync,
+            parent_child=parent_child,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            text_field=text_field,
+            title_field=title_field,
+            id_field=id_field,
+            metadata={"tenant": tenant} if tenant else None,
+            embedding_model=embedding_model,
+            max_bytes=int(max_mb * 1024 * 1024),
+            batch_size=batch_size,
+        )
+    except (ValueError, SourceError) as exc:
+        fail(str(exc))
     console.print(
         f"[green]ingested[/green] {report.files_ingested}/{report.files_seen} files into "
-        f"'{kb}': {report.chunks_added} chunks added, {report.chunks_unchanged} unchanged, "
-        f"{report.chunks_removed} removed in {report.seconds:.1f}s"
+        f"'{kb}' ({report.files_unchanged} unchanged, {len(report.failures)} failed, "
+        f"{report.files_skipped} skipped): {report.chunks_added} chunks added, "
+        f"{report.chunks_unchanged} unchanged, {report.chunks_removed} removed in "
+        f"{report.seconds:.1f}s ({report.chunks_per_second:.1f} chunks/s)",
+        highlight=False,
+        soft_wrap=True,
     )
     for path, reason in report.failures:
-        err.print(f"[yellow]skipped[/yellow] {path}: {reason}")
+        err.print(
+            f"[yellow]failed[/yellow] {escape(path)}: {escape(reason)}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if report.failures:
         raise typer.Exit(1)
 
@@ -113,7 +158,7 @@ def ask(
                 context=ctx,
             )
         except ModelConfigError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     result = public_result(state)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")

@@ -67,7 +67,7 @@ def rewrite_query(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - any model failure falls back to local rules
             line = f"router model failed ({describe_error(exc)}); used local rules"
             update["errors"] = [*update.get("errors", []), line]
-    query = local_router.rewrite(messages) if question else ""
+    query = local_router.rewrite(messages, ctx) if question else ""
     if previous_query and query.strip().lower() == previous_query.strip().lower():
         query = question if question.lower() != previous_query.lower() else _keywords(question)
     update["query"] = query or question

@@ -7,14 +7,16 @@ configuration. Any field can also be set from the environment as
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from state.document import SourceName
 
 DEFAULT_DATA_DIR = "./.agentic-rag"
+RETRIEVAL_STRATEGIES = ("hybrid", "multi_query", "hyde")
 _KB_NAME = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
 
 
@@ -72,6 +74,29 @@ class Context:
     )
     kb: str = _f("default", "Knowledge base (collection) to search in the vector store.")
     top_k: int = _f(4, "Documents retrieved per (sub-question x source).")
+    embedding_model: str = _f(
+        "local",
+        "Embedder for NEW knowledge bases: 'local' (offline MiniLM ONNX), 'openai:<model>' "
+        "(OpenAI, or the openai_base_url endpoint) or a name registered with "
+        "tools.embeddings.register_embeddings. An existing knowledge base is always searched "
+        "with the embedder that built it; ingesting into it with another one is refused.",
+    )
+    filters: dict[str, str] = field(
+        default_factory=dict,
+        metadata={
+            "description": "Metadata equality filters applied to both the dense and the BM25 "
+            'index, e.g. {"tenant": "acme"} or {"path": "docs/fees.md"}. Chunks ingested '
+            "with a 'tenant' are only returned when this names their tenant. The knowledge base "
+            "itself is chosen with 'kb'."
+        },
+    )
+    retrieval_strategy: str = _f(
+        "hybrid",
+        "Knowledge-base search strategy: 'hybrid' (dense + BM25), 'multi_query' (RAG-Fusion: "
+        "the router model writes 3 alternative queries, results fused with RRF) or 'hyde' "
+        "(search with a hypothetical answer written by the router model). The last two need "
+        "an LLM router model and fall back to 'hybrid' otherwise.",
+    )
     web_search: bool = _f(
         True, "Allow Tavily web search (also needs TAVILY_API_KEY). Also gates the CRAG fallback."
     )
@@ -102,8 +127,9 @@ class Context:
     def __post_init__(self) -> None:
         for f in fields(self):
             env = os.environ.get(f"AGENTIC_RAG_{f.name.upper()}")
-            if env is not None and getattr(self, f.name) == f.default:
-                setattr(self, f.name, _coerce(env, type(f.default), f.name))
+            default = f.default_factory() if f.default is MISSING else f.default
+            if env is not None and getattr(self, f.name) == default:
+                setattr(self, f.name, _coerce(env, type(default), f.name))
         for name in ("max_rewrites", "max_generations", "max_web_searches", "top_k"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
@@ -114,6 +140,12 @@ class Context:
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)!r}")
         validate_kb_name(self.kb)
+        self.filters = validate_filters(self.filters)
+        if self.retrieval_strategy not in RETRIEVAL_STRATEGIES:
+            raise ValueError(
+                f"retrieval_strategy must be one of {', '.join(RETRIEVAL_STRATEGIES)}, "
+                f"got {self.retrieval_strategy!r}"
+            )
         if self.incorrect_threshold > self.correct_threshold:
             raise ValueError("incorrect_threshold must not exceed correct_threshold")
 
@@ -128,8 +160,36 @@ class Context:
         }
 
 
+def validate_filters(filters: Any) -> dict[str, str]:
+    """Return metadata ``filters`` as a ``{key: value}`` dict of strings, else raise ValueError.
+
+    Example:
+        >>> validate_filters({"tenant": "acme"})
+        {'tenant': 'acme'}
+    """
+    if filters is None:
+        return {}
+    if not isinstance(filters, dict):
+        raise ValueError(f"filters must be a {{key: value}} mapping, got {filters!r}")
+    out: dict[str, str] = {}
+    for key, value in filters.items():
+        if not isinstance(key, str) or not key or key.startswith("$"):
+            raise ValueError(f"invalid filter key {key!r}")
+        if key == "kb":
+            raise ValueError("'kb' is not a metadata filter: set the kb field instead")
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise ValueError(f"filter {key!r} needs a string value, got {value!r}")
+        out[key] = str(value)
+    return out
+
+
 def _coerce(raw: str, kind: type, name: str) -> Any:
     try:
+        if kind is dict:
+            value = json.loads(raw)
+            if not isinstance(value, dict):
+                raise ValueError(raw)
+            return value
         if kind is bool:
             return raw.strip().lower() in {"1", "true", "yes", "on"}
         return kind(raw)

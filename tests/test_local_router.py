@@ -120,3 +120,12 @@ def test_markdown_sentences():
         "Card; Fee",
         "Debit; $0",
     ]
+
+
+def test_long_messages_are_one_reduced_query_not_split():
+    from nodes.local.router import decide
+
+    message = " ".join(["I am calling about my account and I have a few concerns today."] * 6)
+    message += " What is the fee? And how long does it take?"
+    decision, subs, reason = decide(message, message, [])
+    assert decision == "single" and len(subs) == 1 and "long message" in reason

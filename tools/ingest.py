@@ -1,29 +1,44 @@
-"""Ingestion: files -> heading-aware chunks -> local embeddings -> Chroma + BM25.
+"""Ingestion: files -> format loaders -> structure-aware chunks -> embeddings -> Chroma + BM25.
 
-Chunk ids hash the file's path and the chunk's content, so re-ingesting unchanged files adds
-nothing, and a changed file only gets its new chunks embedded while its stale ones are removed.
+Re-ingesting is incremental. Every chunk records a hash of its file's bytes and of the settings
+it was cut with (``source_hash``) and how many chunks the file produced (``file_chunks``): a file
+whose stored chunks all match is skipped without being parsed. A changed file is re-chunked; only
+its new chunks are embedded and its stale ones are deleted once the new ones are written.
+
+Nothing is half-written: chunks are added in atomic batches and old chunks are only removed after
+their replacements are stored, so a killed run leaves a searchable index (at worst holding old
+and new versions of the files it was working on) and the next run completes it.
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
 import os
-import re
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import nullcontext
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.chunking import Chunk, check_metadata, chunk_id, chunk_sections, sha
+from tools.loaders import LOADERS, MAX_BYTES, Fields, FileError, load, read_bytes, source_type
+from tools.progress import IngestProgress
 from tools.vectorstore import index_text, invalidate, open_kb, validate_kb_name
 
-SUPPORTED = (".md", ".txt")
-MAX_BYTES = 5 * 1024 * 1024
-EMBED_BATCH = 256
-WRITE_BATCH = 1000
-_HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
-_H1 = re.compile(r"^#[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+__all__ = [
+    "MAX_BYTES",
+    "SUPPORTED",
+    "Chunk",
+    "FileError",
+    "IngestReport",
+    "chunk_id",
+    "discover",
+    "ingest_paths",
+]
+
+SUPPORTED = tuple(LOADERS)
+EMBED_BATCH = 128
+CHUNKER_VERSION = 2
 
 
 @dataclass
@@ -33,6 +48,7 @@ class IngestReport:
     Attributes:
         files_seen: Files with a supported extension that were considered.
         files_ingested: Files read and indexed (unchanged ones included).
+        files_unchanged: Files skipped because their stored chunks are up to date.
         files_skipped: Files ignored because of their extension.
         chunks_added: Chunks embedded and stored.
         chunks_unchanged: Chunks already stored with the same content.
@@ -43,6 +59,7 @@ class IngestReport:
 
     files_seen: int = 0
     files_ingested: int = 0
+    files_unchanged: int = 0
     files_skipped: int = 0
     chunks_added: int = 0
     chunks_unchanged: int = 0
@@ -55,126 +72,47 @@ class IngestReport:
         """True when every file was ingested."""
         return not self.failures
 
-
-@dataclass
-class Chunk:
-    """One chunk ready to embed: its id, text and metadata."""
-
-    id: str
-    text: str
-    metadata: dict[str, Any]
+    @property
+    def chunks_per_second(self) -> float:
+        """Chunks added per second of the whole run."""
+        return self.chunks_added / self.seconds if self.seconds > 0 else 0.0
 
 
-class FileError(ValueError):
-    """A file cannot be ingested; the message is the reason."""
+def discover(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path, str, str | None]]:
+    """Yield ``(file, relative_path, problem)`` for every file under ``paths``, in a stable order.
 
-
-def _sha(text: str | bytes) -> str:
-    data = text.encode("utf-8") if isinstance(text, str) else text
-    return hashlib.sha256(data).hexdigest()
-
-
-def chunk_id(path: str, content: str) -> str:
-    """Stable id of a chunk: sha256 of its path and content, 32 hex digits."""
-    return _sha(f"{path}\n{content}")[:32]
-
-
-def read_text(path: Path) -> str:
-    """Read a file as UTF-8 text.
-
-    Raises:
-        FileError: Unreadable, too large, binary, not UTF-8, or empty.
+    The relative path of a file inside a given directory starts with that directory's name; a
+    file given directly is known by its name. Hidden files and folders are not walked, symlinked
+    folders are not followed, a symlinked file pointing outside its folder is yielded with a
+    problem, and so is a missing path. A file reached twice is yielded once.
     """
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise FileError(f"file too large ({size / 1e6:.1f} MB > {MAX_BYTES / 1e6:.0f} MB)")
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise FileError(f"unreadable: {exc.strerror or exc}") from exc
-    if b"\x00" in raw:
-        raise FileError("binary file (contains NUL bytes)")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise FileError(f"not valid UTF-8 (byte {exc.start})") from exc
-    if not text.strip():
-        raise FileError("empty file")
-    return text
-
-
-def split_document(
-    text: str, *, rel_path: str, markdown: bool, chunk_size: int, chunk_overlap: int
-) -> list[Chunk]:
-    """Split one document into chunks carrying title, section path and position.
-
-    Example:
-        >>> chunks = split_document("# Fees\\n\\n## Wires\\n\\n$25.", rel_path="a.md",
-        ...     markdown=True, chunk_size=1000, chunk_overlap=0)
-        >>> chunks[-1].metadata["section"]
-        'Fees > Wires'
-    """
-    from langchain_core.documents import Document
-    from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
-
-    title = Path(rel_path).stem
-    if markdown:
-        h1 = _H1.search(text)
-        title = h1.group(1).strip() if h1 else title
-        sections = MarkdownHeaderTextSplitter(_HEADERS, strip_headers=False).split_text(text)
-        for part in sections:
-            part.page_content = part.page_content.replace("  \n", "\n")
-    else:
-        sections = [Document(page_content=text)]
-    splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap)
-    doc_id = _sha(rel_path)[:16]
-    chunks: list[Chunk] = []
     seen: set[str] = set()
-    for part in splitter.split_documents(sections):
-        content = part.page_content.strip()
-        cid = chunk_id(rel_path, content)
-        if not content or cid in seen:
-            continue
-        seen.add(cid)
-        section = " > ".join(part.metadata[key] for _, key in _HEADERS if key in part.metadata)
-        chunks.append(
-            Chunk(
-                cid,
-                content,
-                {
-                    "doc_id": doc_id,
-                    "title": title,
-                    "section": section,
-                    "path": rel_path,
-                    "chunk_index": len(chunks),
-                    "content_hash": _sha(content)[:16],
-                },
-            )
-        )
-    return chunks
-
-
-def discover(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path, str | None]]:
-    """Yield ``(file, relative_path)`` for every file under ``paths``, in a stable order.
-
-    The relative path of a file inside a given directory starts with that directory's name;
-    a file given directly is known by its name. Hidden files and folders are not walked.
-    Missing paths are yielded with ``None``.
-    """
     for given in paths:
         root = Path(given).expanduser()
         if root.is_file():
-            yield root, root.name
+            if os.path.realpath(root) not in seen:
+                seen.add(os.path.realpath(root))
+                yield root, root.name, None
         elif root.is_dir():
-            base = root.resolve().parent
-            for folder, dirs, files in os.walk(root.resolve()):
+            real_root = root.resolve()
+            base = real_root.parent
+            for folder, dirs, files in os.walk(real_root):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
-                    if not name.startswith("."):
-                        file = Path(folder) / name
-                        yield file, file.relative_to(base).as_posix()
+                    if name.startswith("."):
+                        continue
+                    file = Path(folder) / name
+                    rel = file.relative_to(base).as_posix()
+                    real = os.path.realpath(file)
+                    if file.is_symlink() and not Path(real).is_relative_to(real_root):
+                        yield file, rel, "symlink pointing outside the folder"
+                    elif real not in seen:
+                        seen.add(real)
+                        yield file, rel, None
+        elif root.exists():
+            yield root, str(given), "not a regular file or folder"
         else:
-            yield root, None
+            yield root, str(given), "no such file or directory"
 
 
 def _existing(kb: Any) -> dict[str, dict[str, dict[str, Any]]]:
@@ -185,32 +123,35 @@ def _existing(kb: Any) -> dict[str, dict[str, dict[str, Any]]]:
     return by_path
 
 
-def _progress(enabled: bool) -> Any:
-    if not enabled:
-        return nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), transient=False
-    )
+def _up_to_date(old: dict[str, dict[str, Any]], source_hash: str) -> bool:
+    if not old:
+        return False
+    counts = {meta.get("file_chunks") for meta in old.values()}
+    hashes = {meta.get("source_hash") for meta in old.values()}
+    return hashes == {source_hash} and counts == {len(old)}
 
 
 class _Writer:
-    """Buffers new chunks, embeds them in batches and adds them to the collection."""
+    """Embeds and adds new chunks in batches; deletes stale chunks once their file is written."""
 
-    def __init__(self, kb: Any, on_written: Any) -> None:
+    def __init__(self, kb: Any, report: IngestReport, bar: IngestProgress, batch: int) -> None:
         self.kb = kb
+        self.batch = batch
+        self.report = report
+        self.bar = bar
         self.pending: list[Chunk] = []
-        self.on_written = on_written
+        self.stale: list[str] = []
 
-    def add(self, chunks: list[Chunk]) -> None:
+    def add(self, chunks: list[Chunk], stale: list[str]) -> None:
         self.pending.extend(chunks)
-        if len(self.pending) >= EMBED_BATCH:
+        self.stale.extend(stale)
+        self.bar.expect_chunks(len(chunks))
+        if len(self.pending) >= self.batch:
             self.flush()
 
     def flush(self) -> None:
         while self.pending:
-            batch, self.pending = self.pending[:WRITE_BATCH], self.pending[WRITE_BATCH:]
+            batch, self.pending = self.pending[: self.batch], self.pending[self.batch :]
             vectors = self.kb.embed([index_text(c.metadata["title"], c.text) for c in batch])
             self.kb.collection.add(
                 ids=[c.id for c in batch],
@@ -218,7 +159,28 @@ class _Writer:
                 documents=[c.text for c in batch],
                 metadatas=[c.metadata for c in batch],
             )
-            self.on_written(len(batch))
+            self.report.chunks_added += len(batch)
+            self.bar.chunks_written(len(batch))
+        self.delete(self.stale)
+        self.stale = []
+
+    def delete(self, ids: list[str]) -> None:
+        for start in range(0, len(ids), 1000):
+            self.kb.collection.delete(ids=ids[start : start + 1000])
+        self.report.chunks_removed += len(ids)
+
+
+def _fields(
+    fields: Fields | Mapping[str, str] | None, text: str | None, title: str | None, id_: str | None
+) -> Fields:
+    if isinstance(fields, Fields):
+        given = fields
+    else:
+        unknown = set(fields or {}) - {"text", "title", "id"}
+        if unknown:
+            raise ValueError(f"unknown JSON field roles {sorted(unknown)}: use text, title, id")
+        given = Fields(**dict(fields or {}))
+    return Fields(text=text or given.text, title=title or given.title, id=id_ or given.id)
 
 
 def ingest_paths(
@@ -230,94 +192,128 @@ def ingest_paths(
     chunk_overlap: int = 150,
     progress: bool = False,
     sync: bool = False,
+    parent_child: bool = False,
+    fields: Fields | Mapping[str, str] | None = None,
+    text_field: str | None = None,
+    title_field: str | None = None,
+    id_field: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    embedding_model: str = "local",
+    max_bytes: int = MAX_BYTES,
+    batch_size: int = EMBED_BATCH,
 ) -> IngestReport:
-    """Ingest ``.md`` and ``.txt`` files (directories are walked recursively) into ``kb``.
+    """Ingest Markdown, text, reST, HTML, PDF and JSON/JSONL files into knowledge base ``kb``.
 
     Args:
-        paths: Files and/or directories.
+        paths: Files and/or directories (walked recursively).
         data_dir: The data directory holding the indexes.
         kb: Knowledge-base name (letters, digits, '-', '_').
-        chunk_size: Maximum characters per chunk.
+        chunk_size: Maximum characters per chunk (per parent section in parent-child mode).
         chunk_overlap: Characters shared by consecutive chunks of one section.
-        progress: Show a Rich progress bar.
+        progress: Show a Rich progress bar (files, chunks embedded, chunks/s) on stderr.
         sync: Also remove the chunks of every file not found among ``paths`` (the knowledge
             base then mirrors exactly these paths; files that failed keep their chunks).
+        parent_child: Embed small children (~300 characters) that carry their parent's text in
+            metadata ``parent_text`` (and its id in ``parent_id``).
+        fields: JSON field mapping, ``Fields`` or ``{"text"|"title"|"id": field}``; dotted
+            names reach into nested objects.
+        text_field: JSON field holding a record's text (default: text, content or body).
+        title_field: JSON field holding its title (default: title or name).
+        id_field: JSON field holding its id (default: id; else the record's position).
+        metadata: Extra scalar metadata merged into every chunk, e.g. ``{"tenant": "acme"}``.
+        embedding_model: Embedder of a new knowledge base (`tools.vectorstore.open_kb`).
+        max_bytes: Larger files are listed as failures.
+        batch_size: Chunks embedded and written together (each batch is stored atomically).
 
     Returns:
         An `IngestReport`; bad files are listed in ``failures`` and never stop the batch.
 
     Raises:
-        ValueError: Invalid knowledge-base name or chunk sizes.
+        ValueError: Invalid knowledge-base name, chunk sizes or metadata.
     """
     validate_kb_name(kb)
     if chunk_size < 50 or not 0 <= chunk_overlap < chunk_size:
         raise ValueError("chunk_size must be >= 50 and 0 <= chunk_overlap < chunk_size")
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    extra = check_metadata(metadata)
+    mapping = _fields(fields, text_field, title_field, id_field)
+    settings = json.dumps(
+        [CHUNKER_VERSION, chunk_size, chunk_overlap, parent_child, vars(mapping), extra],
+        sort_keys=True,
+    )
     started = time.perf_counter()
     report = IngestReport()
     files = list(discover(paths))
-    base = open_kb(data_dir, kb, create=True)
+    base = open_kb(data_dir, kb, create=True, embedding_model=embedding_model)
     existing = _existing(base)
     seen_paths: set[str] = set()
-    stale: list[str] = []
-    with _progress(progress) as bar:
-        files_task = bar.add_task("files", total=len(files)) if bar else None
-        chunks_task = bar.add_task("chunks embedded", total=None) if bar else None
-
-        def written(n: int) -> None:
-            report.chunks_added += n
-            if bar:
-                bar.advance(chunks_task, n)
-
-        writer = _Writer(base, written)
-        for file, rel in files:
-            if bar:
-                bar.advance(files_task)
-            if rel is None:
-                report.failures.append((str(file), "no such file or directory"))
-                continue
-            if file.suffix.lower() not in SUPPORTED:
+    updated = 0
+    with IngestProgress(progress, total_files=len(files)) as bar:
+        writer = _Writer(base, report, bar, batch_size)
+        for file, rel, problem in files:
+            bar.file_done()
+            kind = source_type(file)
+            if problem is None and kind is None:
                 report.files_skipped += 1
                 continue
             report.files_seen += 1
             seen_paths.add(rel)
+            if problem is not None:
+                report.failures.append((rel, problem))
+                continue
+            old = existing.get(rel, {})
             try:
-                text = read_text(file)
-                chunks = split_document(
-                    text,
+                raw = read_bytes(file, max_bytes)
+                source_hash = sha(raw + settings.encode("utf-8"))[:32]
+                if _up_to_date(old, source_hash):
+                    report.files_ingested += 1
+                    report.files_unchanged += 1
+                    report.chunks_unchanged += len(old)
+                    continue
+                chunks = chunk_sections(
+                    load(raw, file, mapping),
                     rel_path=rel,
-                    markdown=file.suffix.lower() == ".md",
+                    source_type=str(kind),
                     chunk_size=chunk_size,
                     chunk_overlap=chunk_overlap,
+                    parent_child=parent_child,
+                    metadata=extra,
                 )
+                if not chunks:
+                    raise FileError("no text to index")
             except FileError as exc:
                 report.failures.append((rel, str(exc)))
                 continue
-            except Exception as exc:
-                report.failures.append((rel, f"could not be split: {exc}"))
-                continue
-            old = existing.get(rel, {})
+            for chunk in chunks:
+                chunk.metadata.update(source_hash=source_hash, file_chunks=len(chunks))
+            updated += _refresh(base, [c for c in chunks if c.id in old], old)
+            report.chunks_unchanged += sum(c.id in old for c in chunks)
             new_ids = {c.id for c in chunks}
-            keep = [c for c in chunks if c.id in old]
-            report.chunks_unchanged += len(keep)
-            stale.extend(cid for cid in old if cid not in new_ids)
-            if any(old[c.id] != c.metadata for c in keep):
-                base.collection.update(
-                    ids=[c.id for c in keep], metadatas=[c.metadata for c in keep]
-                )
-            writer.add([c for c in chunks if c.id not in old])
+            writer.add([c for c in chunks if c.id not in old], [i for i in old if i not in new_ids])
             report.files_ingested += 1
         writer.flush()
-    if sync:
-        stale.extend(
-            cid for path, rows in existing.items() if path not in seen_paths for cid in rows
-        )
-    for start in range(0, len(stale), WRITE_BATCH):
-        base.collection.delete(ids=stale[start : start + WRITE_BATCH])
-    report.chunks_removed = len(stale)
-    if report.chunks_added or report.chunks_removed:
+        if sync:
+            writer.delete(
+                [cid for path, rows in existing.items() if path not in seen_paths for cid in rows]
+            )
+    changed = bool(report.chunks_added or report.chunks_removed or updated)
+    if changed or set(base.lexical().ids) != {c for rows in existing.values() for c in rows}:
         base.rebuild_lexical()
-    else:
-        base.lexical()
     invalidate(data_dir, kb)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _refresh(kb: Any, keep: list[Chunk], old: dict[str, dict[str, Any]]) -> int:
+    """Rewrite the metadata of kept chunks whose metadata changed; returns how many."""
+    changed = [c for c in keep if old[c.id] != c.metadata]
+    if changed:
+        kb.collection.update(
+            ids=[c.id for c in changed],
+            metadatas=[
+                {**{k: None for k in old[c.id] if k not in c.metadata}, **c.metadata}
+                for c in changed
+            ],
+        )
+    return len(changed)

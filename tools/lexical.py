@@ -2,7 +2,9 @@
 
 The index lives in ``<data_dir>/bm25/<kb>/``: each build is written to a fresh version
 directory and then published by atomically replacing the ``CURRENT`` pointer file, so an
-interrupted build leaves the previous index in use.
+interrupted build leaves the previous index in use. Beside the ids, a version records the
+tenants its chunks belong to (``tenants.json``), so searches without a tenant filter can
+exclude every tenant's chunks.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ K1 = 0.9
 B = 0.4
 POINTER = "CURRENT"
 IDS_FILE = "ids.json"
+TENANTS_FILE = "tenants.json"
 
 _stemmer = Stemmer.Stemmer("english")
 
@@ -46,25 +49,55 @@ class LexicalIndex:
         'a'
     """
 
-    def __init__(self, model: bm25s.BM25 | None, ids: list[str], version: str = "") -> None:
+    def __init__(
+        self,
+        model: bm25s.BM25 | None,
+        ids: list[str],
+        version: str = "",
+        tenants: list[str] | None = None,
+    ) -> None:
         self._model = model
         self.ids = ids
         self.version = version
+        self.tenants = tenants
+        """Distinct tenants of the indexed chunks (None: unknown, an index from before)."""
         self._pos = {cid: i for i, cid in enumerate(ids)}
 
     def __len__(self) -> int:
         return len(self.ids)
 
     @classmethod
-    def build(cls, ids: Sequence[str], texts: Sequence[str]) -> LexicalIndex:
-        """Index ``texts`` (title plus content of each chunk) under their chunk ``ids``."""
+    def build(
+        cls, ids: Sequence[str], texts: Sequence[str], tenants: Iterable[str] = ()
+    ) -> LexicalIndex:
+        """Index ``texts`` (title plus content of each chunk) under their chunk ``ids``.
+
+        Args:
+            ids: Chunk ids.
+            texts: The text indexed for each chunk.
+            tenants: The tenants the chunks belong to (duplicates allowed).
+        """
         if len(ids) != len(texts):
             raise ValueError("ids and texts must have the same length")
+        tenant_list = sorted(set(tenants))
         if not ids:
-            return cls(None, [])
+            return cls(None, [], tenants=tenant_list)
         model = bm25s.BM25(k1=K1, b=B)
         model.index(_tokenize(list(texts)), show_progress=False)
-        return cls(model, list(ids))
+        return cls(model, list(ids), tenants=tenant_list)
+
+    def positions(self, ids: Iterable[str]) -> np.ndarray:
+        """Positions of the indexed ``ids`` (unknown ids are skipped), for `restrict`."""
+        return np.fromiter((self._pos[c] for c in ids if c in self._pos), dtype=np.int64, count=-1)
+
+    @staticmethod
+    def restrict(scores: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """``scores`` with every position outside ``positions`` set to 0."""
+        if not scores.size:
+            return scores
+        out = np.zeros_like(scores)
+        out[positions] = scores[positions]
+        return out
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every indexed chunk for ``query`` (zeros when nothing matches)."""
@@ -90,9 +123,7 @@ class LexicalIndex:
         if not scores.size or n <= 0:
             return []
         if allow is not None:
-            mask = np.zeros_like(scores)
-            mask[[self._pos[c] for c in allow if c in self._pos]] = 1.0
-            scores = scores * mask
+            scores = self.restrict(scores, self.positions(allow))
         n = min(n, scores.size)
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top], kind="stable")]
@@ -113,6 +144,8 @@ class LexicalIndex:
         if self._model is not None:
             self._model.save(str(target), show_progress=False)
         (target / IDS_FILE).write_text(json.dumps(self.ids), encoding="utf-8")
+        if self.tenants is not None:
+            (target / TENANTS_FILE).write_text(json.dumps(self.tenants), encoding="utf-8")
         tmp = root / f".{POINTER}.{version}.tmp"
         tmp.write_text(version, encoding="utf-8")
         os.replace(tmp, root / POINTER)
@@ -133,7 +166,11 @@ class LexicalIndex:
             model = bm25s.BM25.load(str(folder), show_progress=False) if ids else None
         except (OSError, ValueError):
             return None
-        return cls(model, ids, version)
+        try:
+            tenants = json.loads((folder / TENANTS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            tenants = None
+        return cls(model, ids, version, tenants)
 
 
 def current_version(root: str | os.PathLike[str]) -> str:

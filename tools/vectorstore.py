@@ -1,12 +1,18 @@
 """Knowledge bases: a Chroma collection (dense) plus a BM25 index (lexical), searched together.
 
-Each knowledge base ``kb`` is the Chroma collection ``kb_<kb>`` in ``<data_dir>/chroma`` and the
-BM25 index in ``<data_dir>/bm25/<kb>``. Embeddings are always computed here with the local
-embedder (Chroma never embeds), and the collection records which embedder built it.
+Each knowledge base ``kb`` is the Chroma collection ``kb_<kb>`` and the BM25 index in
+``<data_dir>/bm25/<kb>``. Chroma runs embedded in ``<data_dir>/chroma`` by default, or as a
+server when ``CHROMA_HOST`` is set (see `tools.chroma_client`); with a shared server each
+machine rebuilds its own BM25 index from the collection when their chunk counts differ.
+Embeddings are always computed here (Chroma never embeds) and the collection records the
+embedder that built it, which is the one it is searched with (see `open_kb`). Searches take
+a metadata filter applied to both indexes; chunks carrying a ``tenant`` are only returned to
+a filter naming that tenant.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from dataclasses import dataclass
@@ -17,9 +23,21 @@ import numpy as np
 
 from state.context import Context, validate_kb_name
 from state.document import Doc, make_doc
-from tools import lexical
+from tools import chroma_client, lexical
 from tools.base import SourceError, one_line
-from tools.embedder import EMBEDDER_ID, get_embedder
+from tools.chroma_client import ChromaServer, chroma_path, chroma_server
+from tools.chroma_client import ChromaUnavailable as ChromaUnavailable
+from tools.chroma_client import client as _client
+from tools.chroma_client import data_key as _key
+from tools.embedder import EMBEDDER_ID
+from tools.embeddings import (
+    DEFAULT_TIMEOUT,
+    EmbeddingsConfigError,
+    embed_documents,
+    embed_query,
+    embedder_id,
+    get_embeddings,
+)
 
 Mode = Literal["hybrid", "dense", "bm25"]
 Fusion = Literal["rrf", "weighted"]
@@ -29,6 +47,8 @@ FUSION: Fusion = "weighted"
 DENSE_WEIGHT = 0.6
 RRF_K = 60
 PAGE = 5000
+TENANT_KEY = "tenant"
+ALLOW_CACHE = 32
 
 
 class KnowledgeBaseNotFound(LookupError):
@@ -36,7 +56,7 @@ class KnowledgeBaseNotFound(LookupError):
 
 
 class EmbedderMismatch(ValueError):
-    """The collection was built with another embedding model than the one installed."""
+    """The knowledge base was built with another embedder, or its embedder cannot be loaded."""
 
 
 def collection_name(kb: str) -> str:
@@ -52,30 +72,18 @@ def index_text(title: str, content: str) -> str:
 
 
 _lock = threading.RLock()
-_clients: dict[str, Any] = {}
-_kbs: dict[tuple[str, str], KnowledgeBase] = {}
+_kbs: dict[tuple[Any, ...], KnowledgeBase] = {}
 
 
-def _key(data_dir: str | os.PathLike[str]) -> str:
-    return os.path.abspath(os.fspath(data_dir))
-
-
-def chroma_path(data_dir: str | os.PathLike[str]) -> Path:
-    """Where the Chroma database of ``data_dir`` lives."""
-    return Path(_key(data_dir)) / "chroma"
-
-
-def _client(data_dir: str | os.PathLike[str]) -> Any:
-    import chromadb
-    from chromadb.config import Settings
-
-    key = _key(data_dir)
+def reset_clients() -> None:
+    """Forget every cached client and knowledge-base handle (after changing CHROMA_*)."""
     with _lock:
-        if key not in _clients:
-            _clients[key] = chromadb.PersistentClient(
-                path=str(chroma_path(key)), settings=Settings(anonymized_telemetry=False)
-            )
-        return _clients[key]
+        _kbs.clear()
+    chroma_client.reset()
+
+
+def _model_name(built_with: str) -> str:
+    return "local" if built_with == EMBEDDER_ID else built_with
 
 
 def open_kb(
@@ -84,71 +92,129 @@ def open_kb(
     *,
     create: bool = False,
     embedding_model: str = "local",
+    openai_base_url: str = "",
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> KnowledgeBase:
     """The knowledge base ``kb`` of ``data_dir``, cached in-process.
+
+    A new knowledge base is created with ``embedding_model`` (its id and vector size are
+    stored in the collection's metadata); an existing one is opened with the embedder that
+    built it, whatever ``embedding_model`` says, unless ``create`` is set.
 
     Args:
         data_dir: The data directory (``Context.data_dir``).
         kb: Knowledge-base name.
-        create: Create the collection when missing (ingestion does; searching does not).
-        embedding_model: The embedder a new knowledge base is built with.
+        create: Create the collection when missing, and require it to use ``embedding_model``
+            (ingestion does; searching does not).
+        embedding_model: ``"local"``, ``"openai:<model>"`` or a registered name.
+        openai_base_url: Base URL for ``openai:`` embedders (``Context.openai_base_url``).
+        timeout: Request timeout in seconds for remote embedders.
 
     Raises:
-        ValueError: Invalid name.
+        ValueError: Invalid name or unknown embedding model.
         KnowledgeBaseNotFound: The knowledge base does not exist and ``create`` is False.
-        EmbedderMismatch: It was built with another embedder.
+        EmbedderMismatch: ``create`` with another embedder than the one that built it, or its
+            embedder cannot be loaded here.
+        ChromaUnavailable: The configured Chroma server cannot be reached.
     """
     validate_kb_name(kb)
-    if embedding_model != "local":
-        raise ValueError(f"unsupported embedding model {embedding_model!r}")
-    key = (_key(data_dir), kb)
+    requested = embedder_id(embedding_model) if create else None
+    server = chroma_server()
+    key = (server, _key(data_dir), kb, openai_base_url, float(timeout))
     with _lock:
         cached = _kbs.get(key)
-        if cached is not None:
-            return cached
-        if not create and not chroma_path(key[0]).exists():
-            raise KnowledgeBaseNotFound(f"knowledge base {kb!r} does not exist in {key[0]}")
-        client = _client(key[0])
-        if create:
-            collection = client.get_or_create_collection(
-                collection_name(kb),
-                metadata={"hnsw:space": "cosine", "embedder": EMBEDDER_ID},
-                embedding_function=None,
-            )
-        else:
-            from chromadb.errors import NotFoundError
+        if cached is None:
+            cached = _open(key[1], kb, requested, embedding_model, openai_base_url, timeout, server)
+            _kbs[key] = cached
+    if requested is not None and cached.embedder_id != requested:
+        raise _mismatch(kb, cached.embedder_id, requested)
+    return cached
 
-            try:
-                collection = client.get_collection(collection_name(kb), embedding_function=None)
-            except NotFoundError as exc:
-                raise KnowledgeBaseNotFound(f"knowledge base {kb!r} does not exist") from exc
-        built_with = (collection.metadata or {}).get("embedder")
-        if built_with != EMBEDDER_ID:
-            raise EmbedderMismatch(
-                f"knowledge base {kb!r} was built with embedder {built_with!r}, but this version "
-                f"uses {EMBEDDER_ID!r}: delete the knowledge base and ingest again"
-            )
-        _kbs[key] = KnowledgeBase(key[0], kb, collection)
-        return _kbs[key]
+
+def _mismatch(kb: str, built_with: str, requested: str) -> EmbedderMismatch:
+    return EmbedderMismatch(
+        f"knowledge base {kb!r} was built with embedder {built_with!r}, not {requested!r}: "
+        f"one knowledge base never mixes embedders. Ingest with "
+        f"embedding_model={_model_name(built_with)!r}, or delete the knowledge base (or use "
+        "another kb name) and ingest again."
+    )
+
+
+def _open(
+    data_dir: str,
+    kb: str,
+    requested: str | None,
+    embedding_model: str,
+    base_url: str,
+    timeout: float,
+    server: ChromaServer | None,
+) -> KnowledgeBase:
+    from chromadb.errors import NotFoundError
+
+    create = requested is not None
+    if server is None and not create and not chroma_path(data_dir).exists():
+        raise KnowledgeBaseNotFound(f"knowledge base {kb!r} does not exist in {data_dir}")
+    client = _client(data_dir)
+    try:
+        collection = client.get_collection(collection_name(kb), embedding_function=None)
+    except NotFoundError as exc:
+        if not create:
+            raise KnowledgeBaseNotFound(f"knowledge base {kb!r} does not exist") from exc
+        eid, embeddings = get_embeddings(embedding_model, base_url=base_url, timeout=timeout)
+        try:
+            dims = int(embed_query(embeddings, "dimension probe").shape[0])
+        except Exception as probe_exc:
+            raise SourceError(
+                f"embedder {eid!r} failed: {type(probe_exc).__name__}: {one_line(probe_exc)}"
+            ) from probe_exc
+        collection = client.get_or_create_collection(
+            collection_name(kb),
+            metadata={"hnsw:space": "cosine", "embedder": eid, "dims": dims},
+            embedding_function=None,
+        )
+    meta = collection.metadata or {}
+    built_with = str(meta.get("embedder") or "")
+    if not built_with:
+        raise EmbedderMismatch(
+            f"knowledge base {kb!r} records no embedder (not built by agentic-rag): "
+            "delete it and ingest again"
+        )
+    if requested is not None and built_with != requested:
+        raise _mismatch(kb, built_with, requested)
+    try:
+        eid, embeddings = get_embeddings(built_with, base_url=base_url, timeout=timeout)
+    except EmbeddingsConfigError as exc:
+        raise EmbedderMismatch(
+            f"knowledge base {kb!r} was built with embedder {built_with!r}, which cannot be "
+            f"loaded here ({one_line(exc)}): configure that embedder, or delete the knowledge "
+            "base and ingest again"
+        ) from exc
+    dims = meta.get("dims")
+    return KnowledgeBase(
+        data_dir, kb, collection, eid, embeddings, int(dims) if dims is not None else None
+    )
 
 
 def invalidate(data_dir: str | os.PathLike[str], kb: str) -> None:
-    """Forget the cached handle of ``kb`` (call after writing to it)."""
+    """Forget the cached handles of ``kb`` (call after writing to it)."""
+    path = _key(data_dir)
     with _lock:
-        _kbs.pop((_key(data_dir), kb), None)
+        for key in [k for k in _kbs if k[1] == path and k[2] == kb]:
+            del _kbs[key]
 
 
 def list_kbs(data_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Every knowledge base of ``data_dir`` as ``{"name", "chunks"}``, sorted by name."""
-    if not chroma_path(data_dir).exists():
+    """Every knowledge base of ``data_dir`` as ``{"name", "chunks", "embedder"}``, by name."""
+    if chroma_server() is None and not chroma_path(data_dir).exists():
         return []
     client = _client(data_dir)
     out = []
     for col in client.list_collections():
         name = col if isinstance(col, str) else col.name
         if name.startswith("kb_"):
-            count = client.get_collection(name, embedding_function=None).count()
-            out.append({"name": name[3:], "chunks": count})
+            collection = client.get_collection(name, embedding_function=None)
+            embedder = (collection.metadata or {}).get("embedder", "?")
+            out.append({"name": name[3:], "chunks": collection.count(), "embedder": embedder})
     return sorted(out, key=lambda row: row["name"])
 
 
@@ -159,7 +225,7 @@ def delete_kb(data_dir: str | os.PathLike[str], kb: str) -> bool:
     validate_kb_name(kb)
     invalidate(data_dir, kb)
     lexical.remove(lexical.index_dir(_key(data_dir), kb))
-    if not chroma_path(data_dir).exists():
+    if chroma_server() is None and not chroma_path(data_dir).exists():
         return False
     try:
         _client(data_dir).delete_collection(collection_name(kb))
@@ -203,14 +269,46 @@ def fuse(
     return sorted(fused.items(), key=lambda item: -item[1])
 
 
+def chroma_where(
+    where: dict[str, Any] | None, tenants: list[str] | None = None
+) -> dict[str, Any] | None:
+    """The Chroma ``where`` clause of an equality filter.
+
+    Without a ``tenant`` key, chunks of any of ``tenants`` (the tenants present in the
+    knowledge base) are excluded, so tenant data is only ever returned to its own tenant.
+
+    Example:
+        >>> chroma_where({"tenant": "acme", "path": "a.md"})
+        {'$and': [{'path': 'a.md'}, {'tenant': 'acme'}]}
+    """
+    clauses: list[dict[str, Any]] = [{k: v} for k, v in sorted((where or {}).items())]
+    if TENANT_KEY not in (where or {}) and tenants:
+        clauses.append({TENANT_KEY: {"$nin": list(tenants)}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
 class KnowledgeBase:
     """One knowledge base: its Chroma collection and its BM25 index, kept in sync."""
 
-    def __init__(self, data_dir: str, name: str, collection: Any) -> None:
+    def __init__(
+        self,
+        data_dir: str,
+        name: str,
+        collection: Any,
+        embedder_id: str = EMBEDDER_ID,
+        embeddings: Any = None,
+        dims: int | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.name = name
         self.collection = collection
+        self.embedder_id = embedder_id
+        self.embeddings = embeddings if embeddings is not None else get_embeddings("local")[1]
+        self.dims = dims
         self._lexical: lexical.LexicalIndex | None = None
+        self._allowed: dict[tuple[str, str], np.ndarray] = {}
         self._lock = threading.Lock()
         self._build_lock = threading.Lock()
 
@@ -223,15 +321,28 @@ class KnowledgeBase:
         """Number of chunks stored."""
         return self.collection.count()
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """Embed texts with this knowledge base's own embedder (one KB never mixes embedders)."""
-        return get_embedder().embed(texts)
+    def _checked(self, vectors: np.ndarray) -> np.ndarray:
+        if self.dims is not None and vectors.size and vectors.shape[-1] != self.dims:
+            raise EmbedderMismatch(
+                f"embedder {self.embedder_id!r} returned {vectors.shape[-1]}-d vectors but "
+                f"knowledge base {self.name!r} holds {self.dims}-d ones"
+            )
+        return vectors
 
-    def iter_chunks(self, include: list[str]) -> Any:
-        """Yield the whole collection as pages of Chroma ``get`` results (ids + ``include``)."""
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Embed passages with this knowledge base's own embedder (L2-normalised float32 rows)."""
+        return self._checked(embed_documents(self.embeddings, texts))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Embed a search query with this knowledge base's own embedder."""
+        return self._checked(embed_query(self.embeddings, text))
+
+    def iter_chunks(self, include: list[str], where: dict[str, Any] | None = None) -> Any:
+        """Yield the collection (or the chunks matching a Chroma ``where``) as pages of
+        Chroma ``get`` results (ids + ``include``)."""
         offset = 0
         while True:
-            page = self.collection.get(limit=PAGE, offset=offset, include=include)
+            page = self.collection.get(limit=PAGE, offset=offset, include=include, where=where)
             if not page["ids"]:
                 return
             yield page
@@ -245,13 +356,17 @@ class KnowledgeBase:
     def _rebuild_lexical(self) -> lexical.LexicalIndex:
         ids: list[str] = []
         texts: list[str] = []
+        tenants: set[str] = set()
         for page in self.iter_chunks(["documents", "metadatas"]):
             for cid, text, meta in zip(
                 page["ids"], page["documents"], page["metadatas"], strict=True
             ):
+                meta = meta or {}
                 ids.append(cid)
-                texts.append(index_text(str((meta or {}).get("title", "")), text or ""))
-        index = lexical.LexicalIndex.build(ids, texts)
+                texts.append(index_text(str(meta.get("title", "")), text or ""))
+                if meta.get(TENANT_KEY) is not None:
+                    tenants.add(str(meta[TENANT_KEY]))
+        index = lexical.LexicalIndex.build(ids, texts, tenants)
         index.save(self.lexical_dir)
         with self._lock:
             self._lexical = index
@@ -265,11 +380,26 @@ class KnowledgeBase:
         version = lexical.current_version(self.lexical_dir)
         if current is None or current.version != version:
             current = lexical.LexicalIndex.load(self.lexical_dir)
-        if current is None or len(current) != self.count():
+        if current is None or current.tenants is None or len(current) != self.count():
             return self.rebuild_lexical()
         with self._lock:
             self._lexical = current
         return current
+
+    def _allowed_positions(self, index: lexical.LexicalIndex, where: dict[str, Any]) -> np.ndarray:
+        """BM25 positions of the chunks matching ``where``, cached per index version."""
+        key = (index.version, json.dumps(where, sort_keys=True))
+        with self._lock:
+            hit = self._allowed.get(key)
+        if hit is not None:
+            return hit
+        ids = [cid for page in self.iter_chunks([], where) for cid in page["ids"]]
+        positions = index.positions(ids)
+        with self._lock:
+            if len(self._allowed) >= ALLOW_CACHE:
+                self._allowed.clear()
+            self._allowed[key] = positions
+        return positions
 
     def _vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         if not ids:
@@ -280,21 +410,32 @@ class KnowledgeBase:
             for cid, vec in zip(got["ids"], got["embeddings"], strict=True)
         }
 
-    def candidates(self, query: str, n: int = CANDIDATES, mode: Mode = "hybrid") -> Candidates:
-        """Top-``n`` dense and BM25 candidates of ``query``, each scored both ways."""
-        qvec = self.embed([query])[0]
+    def candidates(
+        self,
+        query: str,
+        n: int = CANDIDATES,
+        mode: Mode = "hybrid",
+        *,
+        where: dict[str, Any] | None = None,
+    ) -> Candidates:
+        """Top-``n`` dense and BM25 candidates of ``query`` among the chunks matching the
+        equality filter ``where``, each scored both ways."""
+        index = self.lexical()
+        clause = chroma_where(where, index.tenants)
+        qvec = self.embed_query(query)
         dense: dict[str, float] = {}
         dense_rank: list[str] = []
         if mode != "bm25":
             hit = self.collection.query(
-                query_embeddings=[qvec.tolist()], n_results=n, include=["distances"]
+                query_embeddings=[qvec.tolist()], n_results=n, where=clause, include=["distances"]
             )
             dense_rank = list(hit["ids"][0])
             dense = {
                 cid: 1.0 - float(d) for cid, d in zip(dense_rank, hit["distances"][0], strict=True)
             }
-        index = self.lexical()
         scores = index.scores(query)
+        if clause is not None:
+            scores = index.restrict(scores, self._allowed_positions(index, clause))
         bm25_rank: list[str] = []
         if mode != "dense" and scores.size:
             top = np.argsort(-scores, kind="stable")[:n]
@@ -305,36 +446,68 @@ class KnowledgeBase:
             dense[cid] = float(vec @ qvec)
         return Candidates(qvec, dense, bm25, dense_rank, bm25_rank)
 
-    def search(self, query: str, k: int, *, mode: Mode = "hybrid") -> list[Doc]:
+    def search(
+        self,
+        query: str,
+        k: int,
+        *,
+        mode: Mode = "hybrid",
+        where: dict[str, Any] | None = None,
+    ) -> list[Doc]:
         """The ``k`` best chunks for ``query`` as `Doc`s (source ``"vectorstore"``).
+
+        A chunk stored with a ``parent_text`` (parent-child ingestion) is returned as its
+        parent section: one `Doc` per ``parent_id``, scored by its best child.
 
         Args:
             query: Free-text query.
             k: How many documents at most.
             mode: ``"hybrid"`` (dense + BM25 fused), ``"dense"`` or ``"bm25"``.
+            where: Equality filter on chunk metadata, e.g. ``{"tenant": "acme"}``, applied to
+                both indexes.
         """
         if k <= 0 or not self.count():
             return []
-        cands = self.candidates(query, max(CANDIDATES, k), mode)
+        cands = self.candidates(query, max(CANDIDATES, k), mode, where=where)
         if mode == "dense":
             ranked = [(cid, cands.dense[cid]) for cid in cands.dense_rank]
         elif mode == "bm25":
             ranked = [(cid, cands.bm25[cid]) for cid in cands.bm25_rank]
         else:
             ranked = fuse(cands)
-        ranked = ranked[:k]
-        if not ranked:
-            return []
-        got = self.collection.get(
-            ids=[cid for cid, _ in ranked], include=["documents", "metadatas"]
-        )
-        rows = {
-            cid: (text, meta or {})
-            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
-        }
-        return [
-            _to_doc(cid, score, query, *rows[cid], cands) for cid, score in ranked if cid in rows
-        ]
+        return self._docs(ranked, k, query, cands)
+
+    def _docs(
+        self, ranked: list[tuple[str, float]], k: int, query: str, cands: Candidates
+    ) -> list[Doc]:
+        docs: list[Doc] = []
+        parents: set[str] = set()
+        start = 0
+        while len(docs) < k and start < len(ranked):
+            batch = ranked[start : start + max(k, 2 * (k - len(docs)))]
+            start += len(batch)
+            got = self.collection.get(
+                ids=[cid for cid, _ in batch], include=["documents", "metadatas"]
+            )
+            rows = {
+                cid: (text, meta or {})
+                for cid, text, meta in zip(
+                    got["ids"], got["documents"], got["metadatas"], strict=True
+                )
+            }
+            for cid, score in batch:
+                if cid not in rows:
+                    continue
+                meta = rows[cid][1]
+                if meta.get("parent_text"):
+                    parent = str(meta.get("parent_id") or cid)
+                    if parent in parents:
+                        continue
+                    parents.add(parent)
+                docs.append(_to_doc(cid, score, query, *rows[cid], cands))
+                if len(docs) == k:
+                    break
+        return docs
 
 
 def _to_doc(
@@ -342,16 +515,24 @@ def _to_doc(
 ) -> Doc:
     path = str(meta.get("path", ""))
     section = str(meta.get("section", ""))
+    extra: dict[str, Any] = {}
+    doc_id, content = cid, text or ""
+    if meta.get("parent_text"):
+        meta = dict(meta)
+        content = str(meta.pop("parent_text"))
+        doc_id = str(meta.get("parent_id") or cid)
+        extra = {"child_id": cid, "child_text": text or ""}
     return make_doc(
-        id=cid,
-        content=text or "",
+        id=doc_id,
+        content=content,
         source="vectorstore",
         title=str(meta.get("title", "")),
-        location=f"{path} § {section}" if section else path,
+        location=str(meta.get("location") or (f"{path} § {section}" if section else path)),
         score=score,
         query=query,
         metadata={
             **meta,
+            **extra,
             "dense": float(cands.dense.get(cid, 0.0)),
             "bm25": float(cands.bm25.get(cid, 0.0)),
             "path": path,
@@ -362,34 +543,49 @@ def _to_doc(
     )
 
 
+def open_for(ctx: Context) -> KnowledgeBase:
+    """``ctx.kb`` opened with the context's embedder settings (for searching)."""
+    return open_kb(
+        ctx.data_dir,
+        ctx.kb,
+        embedding_model=ctx.embedding_model,
+        openai_base_url=ctx.openai_base_url,
+        timeout=float(ctx.request_timeout),
+    )
+
+
 class VectorStoreRetriever:
     """The local knowledge base as a graph source (implements `tools.base.Retriever`)."""
 
     name = "vectorstore"
 
     def unavailable(self, ctx: Context, store: Any = None) -> str | None:
-        """Why the knowledge base cannot be searched (missing, empty, wrong embedder), or None."""
+        """Why the knowledge base cannot be searched (missing, empty, wrong embedder, server
+        down), or None."""
         kb_flag = "" if ctx.kb == "default" else f" --kb {ctx.kb}"
         hint = f"run `agentic-rag ingest PATH{kb_flag}` first"
         try:
-            kb = open_kb(ctx.data_dir, ctx.kb)
+            kb = open_for(ctx)
             if kb.count() == 0:
                 return f"knowledge base {ctx.kb!r} is empty: {hint}"
         except KnowledgeBaseNotFound:
             return f"knowledge base {ctx.kb!r} does not exist: {hint}"
-        except ValueError as exc:
+        except (ValueError, SourceError) as exc:
             return one_line(exc, 300) or type(exc).__name__
         except Exception as exc:
-            return f"vector store error: {one_line(exc, 300)}"
+            return f"vector store error: {type(exc).__name__}: {one_line(exc, 300)}"
         return None
 
     def retrieve(self, query: str, ctx: Context, *, k: int, store: Any = None) -> list[Doc]:
-        """Hybrid search of ``ctx.kb``; raises `SourceError` with a one-line reason on failure."""
+        """Hybrid search of ``ctx.kb`` filtered by ``ctx.filters``; raises `SourceError` with
+        a one-line reason on failure."""
         try:
-            return open_kb(ctx.data_dir, ctx.kb).search(query, k)
+            return open_for(ctx).search(query, k, where=ctx.filters or None)
         except KnowledgeBaseNotFound as exc:
             raise SourceError(one_line(exc, 300)) from exc
         except SourceError:
             raise
         except Exception as exc:
-            raise SourceError(f"vector store search failed: {one_line(exc, 300)}") from exc
+            raise SourceError(
+                f"vector store search failed: {type(exc).__name__}: {one_line(exc, 300)}"
+            ) from exc

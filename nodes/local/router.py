@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
+from nodes.local.query import context_vocabulary, is_long, reduce_query
 from nodes.local.text import QUESTION_WORDS, STOPWORDS, tokenize
 
 Decision = Literal["none", "single", "multi"]
@@ -154,14 +155,18 @@ def _needs_context(question: str) -> bool:
     )
 
 
-def rewrite(messages: list[BaseMessage]) -> str:
+def rewrite(messages: list[BaseMessage], ctx: Any = None) -> str:
     """A standalone search query for the latest user message.
 
     Chit-chat prefixes are removed; a follow-up (pronouns, "and what about ...", or a very
-    short question) gets the key phrase of the previous user question prepended.
+    short question) gets the key phrase of the previous user question prepended. A long
+    message is reduced by `nodes.local.query.reduce_query` (its sentences ordered by how
+    much of the knowledge base's vocabulary they carry).
 
     Args:
         messages: The conversation, oldest first; the last `HumanMessage` is the question.
+        ctx: The `Context` whose knowledge base supplies the vocabulary for long messages
+            (None: reduce without it).
 
     Returns:
         The query (the question itself when it is already standalone).
@@ -175,6 +180,9 @@ def rewrite(messages: list[BaseMessage]) -> str:
     if not turns:
         return ""
     question = strip_chitchat(turns[-1])
+    if is_long(question):
+        raw = next(_text(m) for m in reversed(messages) if isinstance(m, HumanMessage) and _text(m))
+        return reduce_query(raw, context_vocabulary(ctx))
     if len(turns) < 2 or not _needs_context(question):
         return question
     previous = key_phrase(strip_chitchat(turns[-2]))
@@ -219,6 +227,8 @@ def decide(
         return "none", [], "greeting or small talk: nothing to look up"
     if _ABOUT_CONVERSATION.search(text):
         return "none", [], "question about this conversation: answered from the history"
+    if is_long(text):
+        return "single", [query or text], "long message: one query, most informative first"
     parts = _split_compound(strip_chitchat(query or text))
     if len(parts) >= 2:
         anchor = HumanMessage(parts[0])

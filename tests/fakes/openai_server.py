@@ -83,3 +83,48 @@ def openai_script(replies: dict[str, str]) -> Callable[[RecordedRequest], FakeRe
         return FakeResponse(body=chat_completion(content))
 
     return respond
+
+
+EMBEDDING_DIMS = 64
+
+
+def bag_of_words_vector(text: str, dims: int = EMBEDDING_DIMS) -> list[float]:
+    """A deterministic embedding: hashed word counts, so shared words mean similar vectors."""
+    import hashlib
+    import re
+
+    vector = [0.0] * dims
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        vector[int(hashlib.md5(word.encode()).hexdigest(), 16) % dims] += 1.0
+    return vector
+
+
+def embeddings_endpoint(dims: int = EMBEDDING_DIMS) -> Callable[[RecordedRequest], FakeResponse]:
+    """``/v1/embeddings``: bag-of-words vectors, base64 float32 when the client asks for it
+    (the openai client does by default) and JSON floats otherwise."""
+    import base64
+    import struct
+
+    def respond(request: RecordedRequest) -> FakeResponse:
+        body = request.json()
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = []
+        for i, text in enumerate(texts):
+            vector = bag_of_words_vector(str(text), dims)
+            if body.get("encoding_format") == "base64":
+                packed = struct.pack(f"<{dims}f", *vector)
+                embedding: str | list[float] = base64.b64encode(packed).decode()
+            else:
+                embedding = vector
+            data.append({"object": "embedding", "index": i, "embedding": embedding})
+        tokens = sum(len(str(t).split()) for t in texts)
+        return FakeResponse(
+            body={
+                "object": "list",
+                "data": data,
+                "model": body.get("model", ""),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+    return respond
