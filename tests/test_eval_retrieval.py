@@ -91,6 +91,8 @@ def test_squad_slice_hybrid_beats_bm25_and_dense(cache, tmp_path):
     md = (tmp_path / "retrieval-squad.md").read_text(encoding="utf-8")
     assert "| hybrid |" in md and "agentic-rag eval retrieval --dataset squad" in md
     assert (tmp_path / "retrieval-squad.png").read_bytes()[:4] == b"\x89PNG"
+    saved = json.loads((tmp_path / "retrieval-squad.json").read_text(encoding="utf-8"))
+    assert saved["dataset"] == "squad" and set(saved["retrievers"]) >= {"hybrid"}
     again = _run(cache, tmp_path, "--dataset", "squad", "--data", str(SQUAD), "--limit", "20")
     assert again["index_cached"] and again["index_seconds"] == result["index_seconds"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 from pathlib import Path
 from typing import Any
@@ -91,10 +92,16 @@ def bar_chart(result: dict[str, Any], path: Path) -> None:
 
 
 def write_report(result: dict[str, Any], out_dir: Path | None = None) -> tuple[Path, Path]:
-    """Write ``retrieval-<dataset>.md`` and ``.png`` under ``out_dir`` (bench/results/)."""
+    """Write ``retrieval-<dataset>.md``, ``.png`` and ``.json`` under ``out_dir`` (bench/results/).
+
+    Returns:
+        The Markdown and PNG paths (the JSON sits beside them).
+    """
     out = Path(out_dir or RESULTS_DIR)
     out.mkdir(parents=True, exist_ok=True)
-    md, png = out / f"retrieval-{result['dataset']}.md", out / f"retrieval-{result['dataset']}.png"
+    stem = out / f"retrieval-{result['dataset']}"
+    md, png = stem.with_suffix(".md"), stem.with_suffix(".png")
     md.write_text(markdown(result), encoding="utf-8")
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     bar_chart(result, png)
     return md, png
