@@ -166,25 +166,16 @@ def retrieval(
     if data is not None and not data.is_file():
         fail(f"no such file: {data}")
     modes = [r.value for r in retriever] if retriever else None
-    command = _command(
-        dataset=dataset.value,
-        data=data,
-        limit=limit,
-        retriever=modes,
-        split=split.value if split else None,
-        raw_query=raw_query,
-        json=as_json,
-    )
+    options = {
+        "data": data,
+        "limit": limit,
+        "split": split.value if split else None,
+        "raw_query": raw_query,
+    }
+    command = _command(dataset=dataset.value, **options, retriever=modes, json=as_json)
     try:
         result = run_retrieval(
-            dataset.value,
-            data=data,
-            limit=limit,
-            retrievers=modes,
-            split=split.value if split else None,
-            raw_query=raw_query,
-            cache_dir=cache_dir,
-            command=command,
+            dataset.value, **options, retrievers=modes, cache_dir=cache_dir, command=command
         )
     except (ValueError, KeyError, RuntimeError) as exc:
         fail(str(exc))
