@@ -7,13 +7,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-OUTPUT_FIELDS = ("answer", "citations", "route", "grade", "checks", "trace", "usage", "thread_id")
+from state.schema import OutputState
+
+OUTPUT_FIELDS = tuple(name for name in OutputState.__annotations__ if name != "messages")
 
 
 def public_result(state: dict[str, Any]) -> dict[str, Any]:
     """The documented output fields of a final state, JSON-ready."""
     out = {key: state.get(key) for key in OUTPUT_FIELDS}
-    out["errors"] = state.get("errors") or []
+    out["errors"] = out["errors"] or []
     return out
 
 

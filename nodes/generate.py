@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 from nodes.common import history_before, latest_human, text_of, traced
 from nodes.local import generate as local_generate
 from nodes.local import router as local_router
+from nodes.local.generate import NOT_FOUND
 from nodes.models import call_model, describe_error, get_chat_model
 from prompts.documents import DATA_NOTICE, format_documents
 from prompts.generator import (
@@ -23,7 +24,6 @@ from state.context import Context, get_context
 from state.document import Doc
 from state.schema import Citation, State
 
-NOT_FOUND = "I could not find an answer to this in the available sources."
 _CITE = re.compile(r"\[(\d{1,3})\]")
 
 

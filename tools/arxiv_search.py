@@ -16,7 +16,7 @@ import requests
 
 from state.context import Context
 from state.document import Doc, make_doc
-from tools.base import SourceError
+from tools.base import SourceError, describe_transport_error
 
 DEFAULT_DELAY_SECONDS = 3.0
 _QUERY_SYNTAX = re.compile(r"[^\w\s.\-]+")
@@ -72,14 +72,9 @@ def _reason(exc: Exception, timeout: float) -> str:
     """A one-line, user-safe description of an arXiv client failure."""
     if isinstance(exc, arxiv.HTTPError):
         return f"the arXiv API returned HTTP {exc.status}"
-    if isinstance(exc, requests.exceptions.Timeout):
-        return f"the arXiv API did not answer within {timeout:g} s"
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return "could not connect to the arXiv API"
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-        return "ARXIV_API_URL is not a valid URL"
-    if isinstance(exc, requests.exceptions.RequestException):
-        return f"request to the arXiv API failed ({type(exc).__name__})"
+    transport = describe_transport_error(exc, "the arXiv API", "ARXIV_API_URL", timeout)
+    if transport:
+        return transport
     if isinstance(exc, arxiv.ArxivError | ValueError):
         return "the arXiv API returned a malformed feed"
     return f"unexpected {type(exc).__name__}"

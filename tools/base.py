@@ -9,7 +9,7 @@ from state.document import Doc, SourceName
 
 
 def one_line(value: object, limit: int = 200) -> str:
-    """Text collapsed to one line and cut to ``limit`` characters (for user-facing errors).
+    r"""Text collapsed to one line and cut to ``limit`` characters (for user-facing errors).
 
     Example:
         >>> one_line("HTTP 500\n  Internal   error")
@@ -17,6 +17,30 @@ def one_line(value: object, limit: int = 200) -> str:
     """
     line = " ".join(str(value).split())
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def describe_transport_error(
+    exc: BaseException, service: str, url_setting: str, timeout: float
+) -> str | None:
+    """The one-line reason for a `requests` transport failure, or None for other errors.
+
+    Example:
+        >>> import requests
+        >>> describe_transport_error(requests.exceptions.ReadTimeout(), "Tavily", "X_URL", 2.0)
+        'Tavily did not answer within 2 s'
+    """
+    import requests
+
+    errors = requests.exceptions
+    if isinstance(exc, errors.Timeout):
+        return f"{service} did not answer within {timeout:g} s"
+    if isinstance(exc, errors.ConnectionError):
+        return f"could not connect to {service}"
+    if isinstance(exc, errors.InvalidURL | errors.MissingSchema):
+        return f"{url_setting} is not a valid URL"
+    if isinstance(exc, errors.RequestException):
+        return f"request to {service} failed ({type(exc).__name__})"
+    return None
 
 
 class SourceError(RuntimeError):

@@ -15,7 +15,7 @@ from tavily import errors as tavily_errors
 
 from state.context import Context
 from state.document import Doc, make_doc
-from tools.base import SourceError, one_line
+from tools.base import SourceError, describe_transport_error, one_line
 
 DEFAULT_BASE_URL = "https://api.tavily.com"
 _DETAIL_CHARS = 200
@@ -37,19 +37,16 @@ def _reason(exc: Exception, timeout: float) -> str:
         return f"Tavily refused the request (HTTP 403){suffix}"
     if isinstance(exc, tavily_errors.BadRequestError):
         return f"Tavily rejected the request as invalid (HTTP 400){suffix}"
-    if isinstance(exc, tavily_errors.TimeoutError | requests.exceptions.Timeout):
+    if isinstance(exc, tavily_errors.TimeoutError):
         return f"Tavily did not answer within {timeout:g} s"
     if isinstance(exc, requests.exceptions.HTTPError):
         status = getattr(exc.response, "status_code", None)
         return f"Tavily returned HTTP {status}" if status else "Tavily returned an HTTP error"
     if isinstance(exc, requests.exceptions.JSONDecodeError):
         return "Tavily returned a malformed response"
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return "could not connect to Tavily"
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-        return "TAVILY_BASE_URL is not a valid URL"
-    if isinstance(exc, requests.exceptions.RequestException):
-        return f"request to Tavily failed ({type(exc).__name__})"
+    transport = describe_transport_error(exc, "Tavily", "TAVILY_BASE_URL", timeout)
+    if transport:
+        return transport
     if isinstance(exc, ValueError | AttributeError | TypeError | KeyError):
         return "Tavily returned a malformed response"
     return f"unexpected {type(exc).__name__}{suffix}"
