@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import uuid
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ import typer
 from cli.console import console, err, fail
 from cli.eval import eval_app
 from cli.kb import kb_app
+from cli.memory import memory_app
 from cli.persistence import sqlite_checkpointer
 from cli.render import print_sources, public_result
 from nodes.models import ModelConfigError
@@ -22,20 +24,64 @@ from state.context import DEFAULT_DATA_DIR, Context
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(kb_app, name="kb")
 app.add_typer(eval_app, name="eval")
+app.add_typer(memory_app, name="memory")
 
 DataDir = Annotated[
     str,
     typer.Option("--data-dir", envvar="AGENTIC_RAG_DATA_DIR", help="Index and thread storage."),
 ]
 Kb = Annotated[str, typer.Option("--kb", help="Knowledge base name.")]
+User = Annotated[
+    str | None,
+    typer.Option("--user", envvar="AGENTIC_RAG_USER_ID", help="User whose memories are used."),
+]
+Store = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        envvar="AGENTIC_RAG_STORE",
+        help="Long-term memory store: sqlite (default, under --data-dir), sqlite:PATH, memory "
+        "or postgres://...",
+    ),
+]
+Arxiv = Annotated[
+    bool | None, typer.Option("--arxiv/--no-arxiv", help="Allow arXiv search (default: off).")
+]
+Web = Annotated[
+    bool | None,
+    typer.Option("--web/--no-web", help="Allow Tavily web search (needs TAVILY_API_KEY)."),
+]
 MAX_QUESTION = 20_000
 
 
-def _context(data_dir: str, kb: str) -> Context:
+def _context(
+    data_dir: str,
+    kb: str,
+    user: str | None = None,
+    arxiv: bool | None = None,
+    web: bool | None = None,
+) -> Context:
+    options = {"user_id": user, "arxiv_search": arxiv, "web_search": web}
     try:
-        return Context(data_dir=data_dir, kb=kb)
+        return Context(
+            data_dir=data_dir, kb=kb, **{k: v for k, v in options.items() if v is not None}
+        )
     except ValueError as exc:
         fail(str(exc))
+
+
+@contextmanager
+def _persistence(data_dir: str, store_spec: str | None):
+    """The thread checkpointer and the long-term memory store, opened together."""
+    from tools.stores import open_store
+
+    with ExitStack() as stack:
+        saver = stack.enter_context(sqlite_checkpointer(data_dir))
+        try:
+            store = stack.enter_context(open_store(store_spec, data_dir))
+        except (ValueError, RuntimeError) as exc:
+            fail(str(exc))
+        yield saver, store
 
 
 def _check_kb_exists(data_dir: str, kb: str) -> None:
@@ -141,16 +187,20 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     kb: Kb = "default",
+    user: User = None,
+    store: Store = None,
+    arxiv: Arxiv = None,
+    web: Web = None,
 ) -> None:
-    """Answer one question (in a thread, kept in SQLite)."""
+    """Answer one question (in a thread, kept in SQLite; memories in the store)."""
     from graphs import build_graph
 
     question = _check_question(question)
-    ctx = _context(data_dir, kb)
+    ctx = _context(data_dir, kb, user, arxiv, web)
     _check_kb_exists(data_dir, kb)
     thread_id = thread or uuid.uuid4().hex[:12]
-    with sqlite_checkpointer(data_dir) as saver:
-        app_graph = build_graph(checkpointer=saver)
+    with _persistence(data_dir, store) as (saver, memory_store):
+        app_graph = build_graph(checkpointer=saver, store=memory_store)
         try:
             state = app_graph.invoke(
                 {"messages": [("user", question)]},
@@ -173,15 +223,19 @@ def chat(
     thread: Annotated[str | None, typer.Option("--thread", help="Thread id to continue.")] = None,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     kb: Kb = "default",
+    user: User = None,
+    store: Store = None,
+    arxiv: Arxiv = None,
+    web: Web = None,
 ) -> None:
     """Chat in a thread; answers stream token by token. /new starts a thread, /quit leaves."""
     from graphs import build_graph
 
-    ctx = _context(data_dir, kb)
+    ctx = _context(data_dir, kb, user, arxiv, web)
     thread_id = thread or uuid.uuid4().hex[:12]
     console.print(f"[dim]thread {thread_id} · /new, /quit[/dim]")
-    with sqlite_checkpointer(data_dir) as saver:
-        app_graph = build_graph(checkpointer=saver)
+    with _persistence(data_dir, store) as (saver, memory_store):
+        app_graph = build_graph(checkpointer=saver, store=memory_store)
         while True:
             try:
                 line = console.input("[bold]you> [/bold]").strip()

@@ -1,4 +1,5 @@
-"""The agentic RAG graph: rewrite, decide, select, retrieve, grade, refine, generate, check.
+"""The agentic RAG graph: rewrite, remember, decide, select, retrieve, grade, refine, generate,
+check.
 
 Example:
     >>> from graphs import build_graph
@@ -23,6 +24,7 @@ from nodes.finalize import finalize
 from nodes.generate import generate
 from nodes.grade_documents import grade_documents
 from nodes.refine_knowledge import refine_knowledge
+from nodes.remember import remember
 from nodes.retrieve import retrieve
 from nodes.rewrite_query import rewrite_query
 from nodes.select_sources import select_sources
@@ -45,6 +47,7 @@ def build_graph(checkpointer: Any = None, store: Any = None, *, name: str = "age
     )
     for node in (
         rewrite_query,
+        remember,
         decide_retrieval,
         select_sources,
         retrieve,
@@ -57,7 +60,8 @@ def build_graph(checkpointer: Any = None, store: Any = None, *, name: str = "age
     ):
         builder.add_node(node.__name__, node)
     builder.add_edge(START, "rewrite_query")
-    builder.add_edge("rewrite_query", "decide_retrieval")
+    builder.add_edge("rewrite_query", "remember")
+    builder.add_edge("remember", "decide_retrieval")
     builder.add_conditional_edges("decide_retrieval", after_decision)
     builder.add_conditional_edges("select_sources", fan_out, ["retrieve", "grade_documents"])
     builder.add_edge("retrieve", "grade_documents")

@@ -78,6 +78,7 @@ PER_TURN_RESET: dict[str, Any] = {
     "checks": {},
     "plan": {},
     "route": {},
+    "remembered": [],
     "rewrites": 0,
     "generations": 0,
     "web_searches": 0,

@@ -57,7 +57,9 @@ def _local_answer(state: State, docs: list[Doc]) -> str:
     if state.get("decision") == "none":
         messages = state.get("messages", [])
         return local_router.converse(
-            state.get("question", ""), history_before(messages, latest_human(messages))
+            state.get("question", ""),
+            history_before(messages, latest_human(messages)),
+            state.get("remembered"),
         )
     unsupported = (state.get("checks") or {}).get("unsupported") or []
     if state.get("generations", 0) and unsupported and state.get("answer"):

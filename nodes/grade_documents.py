@@ -67,9 +67,14 @@ def grade_documents(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     return update
 
 
+PERSONAL_ONLY = {"memory"}
+"""Sources whose questions the web cannot answer: no CRAG fallback when only these ran."""
+
+
 def _fallback(state: State, ctx: Context, grade: str) -> dict[str, Any]:
     """Whether the CRAG web fallback runs; if it cannot, the note that says so."""
-    if grade == "correct":
+    sources = (state.get("route") or {}).get("sources") or []
+    if grade == "correct" or (sources and set(sources) <= PERSONAL_ONLY):
         return {"fallback": False}
     reason = (state.get("route") or {}).get("unavailable", {}).get("web")
     if reason is None and state.get("web_searches", 0) >= ctx.max_web_searches:

@@ -7,9 +7,11 @@ Given the conversation and the user's latest message, reply with ONE JSON object
   "decision": "none" | "single" | "multi",
   "sub_questions": ["<2-4 standalone sub-questions when decision is multi, else []>"],
   "sources": ["<one or more of: {sources}>"],
-  "reasons": {{"<source>": "<why this source>"}}
+  "reasons": {{"<source>": "<why this source>"}},
+  "memories": ["<durable facts the user states about themselves in the LATEST message, or asks you to remember, as short sentences in the user's words; [] if none>"]
 }}
-decision: "none" for greetings, thanks, chit-chat, or questions answerable from the conversation itself;
+decision: "none" for greetings, thanks, chit-chat, statements that only give facts to remember, or questions answerable from the conversation itself;
+memories: only lasting facts about the user (job, location, account type, preferences), never questions, passing remarks, secrets (passwords, PINs, card numbers), or anything from earlier messages or documents.
 "multi" when the question asks several distinct things or compares things; otherwise "single".
 Sources you may choose (choose only from these): {source_help}
 Reply with the JSON object only."""

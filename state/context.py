@@ -17,6 +17,9 @@ from state.document import SourceName
 
 DEFAULT_DATA_DIR = "./.agentic-rag"
 RETRIEVAL_STRATEGIES = ("hybrid", "multi_query", "hyde")
+WEB_SEARCH_DEPTHS = ("basic", "advanced")
+WEB_TIME_RANGES = ("", "day", "week", "month", "year")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?:/[^\s]*)?$")
 _KB_NAME = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
 
 
@@ -100,13 +103,38 @@ class Context:
     web_search: bool = _f(
         True, "Allow Tavily web search (also needs TAVILY_API_KEY). Also gates the CRAG fallback."
     )
+    web_search_depth: str = _f(
+        "basic", "Tavily search depth: 'basic' (fast, 1 credit) or 'advanced' (2 credits)."
+    )
+    web_max_results: int = _f(0, "Web results per search (1-20); 0 uses top_k.")
+    web_include_domains: list[str] = field(
+        default_factory=list,
+        metadata={"description": 'Only search these domains, e.g. ["python.org"].'},
+    )
+    web_exclude_domains: list[str] = field(
+        default_factory=list,
+        metadata={"description": "Never return results from these domains."},
+    )
+    web_time_range: str = _f(
+        "", "Only web results from the last 'day', 'week', 'month' or 'year'; empty: any time."
+    )
+    web_extract_top: int = _f(
+        0,
+        "Fetch the fuller page text (Tavily /extract) for this many top web hits; 0: use the "
+        "search snippets only.",
+    )
     arxiv_search: bool = _f(
         False, "Allow arXiv search for research-paper questions (needs network access)."
     )
     memory_search: bool = _f(
         True, "Allow searching the user's long-term memories (needs a store attached to the graph)."
     )
-    user_id: str = _f("default", "User whose long-term memories are searched.")
+    remember: bool = _f(
+        True,
+        "Save durable facts the user states about themselves, or asks to be remembered, to "
+        "their long-term memory (needs a store attached to the graph).",
+    )
+    user_id: str = _f("default", "User whose long-term memories are searched and written.")
     correct_threshold: float = _f(
         0.74,
         "Relevance score (0-1) at or above which a document counts as clearly relevant; "
@@ -130,7 +158,14 @@ class Context:
             default = f.default_factory() if f.default is MISSING else f.default
             if env is not None and getattr(self, f.name) == default:
                 setattr(self, f.name, _coerce(env, type(default), f.name))
-        for name in ("max_rewrites", "max_generations", "max_web_searches", "top_k"):
+        for name in (
+            "max_rewrites",
+            "max_generations",
+            "max_web_searches",
+            "top_k",
+            "web_max_results",
+            "web_extract_top",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
@@ -146,6 +181,22 @@ class Context:
                 f"retrieval_strategy must be one of {', '.join(RETRIEVAL_STRATEGIES)}, "
                 f"got {self.retrieval_strategy!r}"
             )
+        if self.web_search_depth not in WEB_SEARCH_DEPTHS:
+            raise ValueError(
+                f"web_search_depth must be one of {', '.join(WEB_SEARCH_DEPTHS)}, "
+                f"got {self.web_search_depth!r}"
+            )
+        if self.web_time_range not in WEB_TIME_RANGES:
+            raise ValueError(
+                "web_time_range must be empty or one of day, week, month, year, "
+                f"got {self.web_time_range!r}"
+            )
+        if self.web_max_results > 20:
+            raise ValueError(f"web_max_results must be at most 20, got {self.web_max_results}")
+        self.web_include_domains = validate_domains(self.web_include_domains, "web_include_domains")
+        self.web_exclude_domains = validate_domains(self.web_exclude_domains, "web_exclude_domains")
+        if not isinstance(self.user_id, str) or not self.user_id.strip():
+            raise ValueError("user_id must be a non-empty string")
         if self.incorrect_threshold > self.correct_threshold:
             raise ValueError("incorrect_threshold must not exceed correct_threshold")
 
@@ -183,8 +234,36 @@ def validate_filters(filters: Any) -> dict[str, str]:
     return out
 
 
+def validate_domains(domains: Any, name: str) -> list[str]:
+    """Return ``domains`` as a list of domain names, else raise ValueError.
+
+    Example:
+        >>> validate_domains(["python.org", " docs.python.org "], "web_include_domains")
+        ['python.org', 'docs.python.org']
+    """
+    if domains is None:
+        return []
+    if isinstance(domains, str) or not isinstance(domains, list | tuple):
+        raise ValueError(f"{name} must be a list of domain names, got {domains!r}")
+    out = []
+    for domain in domains:
+        text = domain.strip() if isinstance(domain, str) else ""
+        if not _DOMAIN.match(text):
+            raise ValueError(f"{name}: {domain!r} is not a domain name")
+        out.append(text)
+    return out
+
+
 def _coerce(raw: str, kind: type, name: str) -> Any:
     try:
+        if kind is list:
+            text = raw.strip()
+            if text.startswith("["):
+                value = json.loads(text)
+                if not isinstance(value, list):
+                    raise ValueError(raw)
+                return value
+            return [part.strip() for part in text.split(",") if part.strip()]
         if kind is dict:
             value = json.loads(raw)
             if not isinstance(value, dict):

@@ -42,6 +42,7 @@ class OutputState(TypedDict, total=False):
     usage: Annotated[dict[str, Any], merge_usage]
     errors: Annotated[list[str], extend_or_reset]
     thread_id: str | None
+    remembered: list[str]
 
 
 class State(InputState, total=False):
@@ -70,6 +71,7 @@ class State(InputState, total=False):
     checks: dict[str, Any]
     notes: Annotated[list[str], extend_or_reset]
     budgets: dict[str, int]
+    remembered: list[str]
     rewrites: int
     generations: int
     web_searches: int

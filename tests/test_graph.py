@@ -43,7 +43,7 @@ def web(monkeypatch):
 
 def test_offline_answer_is_cited_and_extractive(banking_kb):
     out = ask(FEE_Q, Context(data_dir=banking_kb))
-    assert out["trace"][:3] == ["rewrite_query", "decide_retrieval", "select_sources"]
+    assert out["trace"][:4] == ["rewrite_query", "remember", "decide_retrieval", "select_sources"]
     assert "grade_documents" in out["trace"] and "generate" in out["trace"]
     assert out["grade"] in ("correct", "ambiguous")
     assert "extractive" in out["answer"].lower()

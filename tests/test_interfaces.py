@@ -15,6 +15,7 @@ from state.context import Context
 ROOT = Path(__file__).resolve().parents[1]
 NODES = {
     "rewrite_query",
+    "remember",
     "decide_retrieval",
     "select_sources",
     "retrieve",
@@ -25,6 +26,16 @@ NODES = {
     "check_answer",
     "finalize",
 }
+
+
+def test_langgraph_json_store_index_is_the_local_embedder():
+    index = json.loads((ROOT / "langgraph.json").read_text())["store"]["index"]
+    path, attr = index["embed"].split(":")
+    spec = importlib.util.spec_from_file_location("store_embed", ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert len(getattr(module, attr).embed_query("my account type")) == index["dims"]
+    assert index["fields"] == ["text"]
 
 
 def test_langgraph_json_points_at_a_graph_without_a_checkpointer():

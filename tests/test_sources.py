@@ -1,8 +1,11 @@
-"""Web, arXiv and memory retrievers: the real clients against fake servers on 127.0.0.1."""
+"""Web, arXiv and memory retrievers: the real clients against fake servers on 127.0.0.1.
+
+Failures of the web and arXiv sources (HTTP errors, retries, timeouts) are tested in
+``tests/test_source_failures.py``.
+"""
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
@@ -18,6 +21,7 @@ from tests.fakes.servers import (
     FakeServer,
     arxiv_feed,
     tavily_error,
+    tavily_extract_response,
     tavily_search_response,
 )
 from tools.arxiv_search import ArxivRetriever
@@ -31,7 +35,7 @@ from tools.memory import (
     put_memory,
 )
 from tools.sources import get_retriever
-from tools.web import WebRetriever, web_search
+from tools.web import EXTRACT_CHARS, WebRetriever, web_search
 
 FAST = Context(request_timeout=1.0)
 
@@ -82,6 +86,7 @@ def test_web_without_key_is_unavailable_and_sends_nothing(monkeypatch):
         _fails_fast(lambda: WebRetriever().retrieve("q", FAST, k=3), "^web: TAVILY_API_KEY")
         monkeypatch.setenv("TAVILY_API_KEY", "  ")
         assert WebRetriever().unavailable(FAST) == "TAVILY_API_KEY is not set"
+        _fails_fast(lambda: WebRetriever().retrieve("q", FAST, k=3), "^web: TAVILY_API_KEY")
         assert server.requests == []
 
 
@@ -103,13 +108,62 @@ def test_web_search_maps_results_to_docs(tavily):
     assert first["score"] == pytest.approx(0.91)
     assert first["query"] == "what is corrective rag"
     assert docs[1]["metadata"]["published_date"] == "2025-03-14"
+    assert "snippet" not in first["metadata"] and "extract_error" not in first["metadata"]
 
     (request,) = tavily.requests
     assert request.method == "POST" and request.path == "/search"
     assert request.headers["authorization"] == "Bearer tvly-test-key"
-    body = request.json()
-    assert body["query"] == "what is corrective rag"
-    assert body["max_results"] == 2 and body["search_depth"] == "basic"
+    assert request.json() == {
+        "query": "what is corrective rag",
+        "search_depth": "basic",
+        "max_results": 2,
+    }
+
+
+def test_web_sends_the_query_exactly_and_the_key_only_in_the_authorization_header(tavily):
+    tavily.route("/search", FakeResponse(body=tavily_search_response()))
+    query = '  Rewritten: fees for "wire transfers" in 2025?\n'
+    WebRetriever().retrieve(query, FAST, k=2)
+
+    (request,) = tavily.requests
+    assert request.json()["query"] == query
+    assert request.headers["authorization"] == "Bearer tvly-test-key"
+    others = [v for name, v in request.headers.items() if name != "authorization"]
+    assert not any("tvly-test-key" in v for v in others)
+    assert b"tvly-test-key" not in request.body
+    assert "tvly-test-key" not in str(request.query)
+
+
+def test_web_sends_the_context_search_options(tavily):
+    tavily.route("/search", FakeResponse(body=tavily_search_response()))
+    ctx = Context(
+        request_timeout=1.0,
+        web_search_depth="advanced",
+        web_max_results=7,
+        web_include_domains=["arxiv.org", "docs.example.com"],
+        web_exclude_domains=["pinterest.com"],
+        web_time_range="week",
+    )
+    WebRetriever().retrieve("corrective rag", ctx, k=2)
+
+    assert tavily.requests[0].json() == {
+        "query": "corrective rag",
+        "search_depth": "advanced",
+        "max_results": 7,
+        "include_domains": ["arxiv.org", "docs.example.com"],
+        "exclude_domains": ["pinterest.com"],
+        "time_range": "week",
+    }
+
+
+@pytest.mark.parametrize(("web_max_results", "k", "sent", "returned"), [(0, 3, 3, 2), (1, 3, 1, 1)])
+def test_web_max_results_defaults_to_k_and_caps_the_results(
+    tavily, web_max_results, k, sent, returned
+):
+    tavily.route("/search", FakeResponse(body=tavily_search_response()))
+    ctx = Context(request_timeout=1.0, web_max_results=web_max_results)
+    assert len(WebRetriever().retrieve("rag", ctx, k=k)) == returned
+    assert tavily.requests[0].json()["max_results"] == sent
 
 
 def test_web_search_helper_uses_top_k_and_skips_unusable_results(tavily):
@@ -120,47 +174,88 @@ def test_web_search_helper_uses_top_k_and_skips_unusable_results(tavily):
     assert tavily.requests[0].json()["max_results"] == 3
 
 
-@pytest.mark.parametrize(
-    ("status", "match"),
-    [
-        (401, r"^web: Tavily rejected the API key \(HTTP 401\): Unauthorized"),
-        (429, r"^web: Tavily usage limit exceeded \(HTTP 429\)"),
-        (403, r"^web: Tavily refused the request \(HTTP 403\)"),
-        (400, r"^web: Tavily rejected the request as invalid \(HTTP 400\)"),
-        (500, r"^web: Tavily returned HTTP 500$"),
-    ],
-)
-def test_web_http_errors_become_source_errors(tavily, status, match):
-    body = tavily_error("Unauthorized: missing or\ninvalid API key.")
-    tavily.route("/search", FakeResponse(status=status, body=body))
-    _fails_fast(lambda: WebRetriever().retrieve("q", FAST, k=3), match)
+def test_web_empty_results_are_no_docs_and_nothing_to_extract(tavily):
+    tavily.route("/search", FakeResponse(body=tavily_search_response(results=[])))
+    ctx = Context(request_timeout=1.0, web_extract_top=2)
+    assert WebRetriever().retrieve("nothing matches", ctx, k=3) == []
+    assert tavily.paths() == ["/search"]
+
+
+# --- web: /extract -----------------------------------------------------------------------
+
+URL_1, URL_2 = (r["url"] for r in TAVILY_RESULTS)
+SNIPPET_1, SNIPPET_2 = (r["content"] for r in TAVILY_RESULTS)
+EXTRACT = Context(request_timeout=1.0, web_extract_top=1)
+
+
+def test_web_extract_replaces_the_top_snippets_with_page_text(tavily):
+    tavily.route("/search", FakeResponse(body=tavily_search_response()))
+    page = "# Corrective RAG\n\n  The evaluator   grades each\tdocument.\n" + "More. " * 2000
+    tavily.route("/extract", FakeResponse(body=tavily_extract_response({URL_1: page})))
+    first, second = WebRetriever().retrieve("corrective rag", EXTRACT, k=2)
+
+    assert first["content"].startswith("# Corrective RAG The evaluator grades each document.")
+    assert len(first["content"]) <= EXTRACT_CHARS
+    assert first["metadata"]["snippet"] == SNIPPET_1
+    assert "extract_error" not in first["metadata"]
+    assert second["content"] == SNIPPET_2 and "snippet" not in second["metadata"]
+
+    assert tavily.paths() == ["/search", "/extract"]
+    extract = tavily.requests[1]
+    assert extract.headers["authorization"] == "Bearer tvly-test-key"
+    assert extract.json()["urls"] == [URL_1]
+
+
+def test_web_extract_lists_only_the_top_n_urls(tavily):
+    results = [{**TAVILY_RESULTS[0], "url": f"https://example.com/{i}"} for i in range(5)]
+    tavily.route("/search", FakeResponse(body=tavily_search_response(results=results)))
+    tavily.route("/extract", FakeResponse(body=tavily_extract_response({})))
+    ctx = Context(request_timeout=1.0, web_extract_top=3)
+    docs = WebRetriever().retrieve("rag", ctx, k=5)
+
+    assert tavily.requests[1].json()["urls"] == [f"https://example.com/{i}" for i in range(3)]
+    assert [bool(d["metadata"].get("extract_error")) for d in docs] == [True] * 3 + [False] * 2
+    assert docs[0]["metadata"]["extract_error"] == "Tavily extracted no text"
+
+
+def test_web_extract_failed_url_keeps_its_snippet(tavily):
+    tavily.route("/search", FakeResponse(body=tavily_search_response()))
+    body = tavily_extract_response({URL_1: "Full page."}, {URL_2: "Failed to fetch\n  url (403)"})
+    tavily.route("/extract", FakeResponse(body=body))
+    ctx = Context(request_timeout=1.0, web_extract_top=2)
+    first, second = WebRetriever().retrieve("rag", ctx, k=2)
+
+    assert first["content"] == "Full page."
+    assert second["content"] == SNIPPET_2
+    assert second["metadata"]["extract_error"] == "Failed to fetch url (403)"
+    assert "snippet" not in second["metadata"]
 
 
 @pytest.mark.parametrize(
-    "response",
+    ("response", "reason"),
     [
-        FakeResponse(body="{not json", content_type="application/json"),
-        FakeResponse(body=["a", "list"]),
-        FakeResponse(body={"results": "not a list"}),
+        (FakeResponse(status=500, body="boom"), "Tavily returned HTTP 500"),
+        (
+            FakeResponse(status=401, body=tavily_error("bad key tvly-test-key")),
+            "Tavily rejected the API key (HTTP 401): bad key [redacted]",
+        ),
+        (
+            FakeResponse(body="<html>oops</html>", content_type="text/html"),
+            "Tavily returned a malformed response",
+        ),
+        (FakeResponse(body={"results": "nope"}), "Tavily returned a malformed response"),
+        (FakeResponse(delay=30), "Tavily did not answer within 1 s"),
     ],
 )
-def test_web_malformed_json_becomes_source_error(tavily, response):
-    tavily.route("/search", response)
-    _fails_fast(lambda: WebRetriever().retrieve("q", FAST, k=3), "^web: .*malformed response$")
+def test_web_extract_failure_keeps_the_search_results(tavily, response, reason):
+    tavily.route("/search", FakeResponse(body=tavily_search_response()))
+    tavily.route("/extract", response)
+    first, second = WebRetriever().retrieve("rag", EXTRACT, k=2)
 
-
-def test_web_silent_server_times_out(tavily):
-    tavily.route("/search", FakeResponse(body=tavily_search_response(), delay=30))
-    _fails_fast(lambda: WebRetriever().retrieve("q", FAST, k=3), r"^web: .*within 1 s$")
-
-
-def test_web_connection_refused_becomes_source_error(monkeypatch):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    monkeypatch.setenv("TAVILY_API_KEY", "tvly-test-key")
-    monkeypatch.setenv("TAVILY_BASE_URL", f"http://127.0.0.1:{port}")
-    _fails_fast(lambda: WebRetriever().retrieve("q", FAST, k=3), "^web: could not connect")
+    assert first["content"] == SNIPPET_1
+    assert first["metadata"]["extract_error"] == reason
+    assert "extract_error" not in second["metadata"]
+    assert tavily.paths() == ["/search", "/extract"]
 
 
 # --- arXiv -------------------------------------------------------------------------------
@@ -212,25 +307,6 @@ def test_arxiv_empty_feed_and_blank_query_give_no_docs(arxiv_api):
     assert ArxivRetriever().retrieve("nothing matches this", FAST, k=3) == []
     assert ArxivRetriever().retrieve(" ?! ", FAST, k=3) == []
     assert len(arxiv_api.requests) == 1
-
-
-def test_arxiv_http_error_becomes_source_error_after_one_retry(arxiv_api):
-    arxiv_api.route("/api/query", FakeResponse(status=500, body="upstream down"))
-    _fails_fast(
-        lambda: ArxivRetriever().retrieve("rag", FAST, k=3),
-        r"^arxiv: the arXiv API returned HTTP 500$",
-    )
-    assert len(arxiv_api.requests) == 2
-
-
-def test_arxiv_malformed_feed_becomes_source_error(arxiv_api):
-    arxiv_api.route("/api/query", FakeResponse(body="<<<this is not xml"))
-    _fails_fast(lambda: ArxivRetriever().retrieve("rag", FAST, k=3), "^arxiv: .*malformed feed$")
-
-
-def test_arxiv_silent_server_times_out(arxiv_api):
-    arxiv_api.route("/api/query", FakeResponse(body=ARXIV_FEED, delay=30))
-    _fails_fast(lambda: ArxivRetriever().retrieve("rag", FAST, k=3), r"^arxiv: .*within 1 s$")
 
 
 # --- memory ------------------------------------------------------------------------------

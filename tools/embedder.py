@@ -106,7 +106,10 @@ class LocalEmbeddings(Embeddings):
         return self.embed([text])[0].tolist()
 
 
-@lru_cache(maxsize=1)
+embeddings = LocalEmbeddings()
+"""The process-wide embedder; `langgraph.json` names it as the memory store's ``embed``."""
+
+
 def get_embedder() -> LocalEmbeddings:
     """The process-wide embedder (the ONNX session is loaded once, on first use)."""
-    return LocalEmbeddings()
+    return embeddings

@@ -2,6 +2,9 @@
 
 Each user's memories live in ONE namespace, `memory_namespace(user_id)`; every read, write and
 search goes through it, so one user's search never sees another user's memories.
+
+Any LangGraph store with ``memory_index()`` works; `tools.stores.open_store` opens the
+embedded SQLite, in-memory or Postgres one.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from langgraph.store.base import BaseStore
+from langgraph.store.base import BaseStore, PutOp
 
 from state.context import Context
 from state.document import Doc, make_doc
@@ -45,7 +48,12 @@ def memory_key(text: str) -> str:
 
 
 def memory_index() -> dict[str, Any]:
-    """The store index config for ``InMemoryStore(index=memory_index())``."""
+    """The semantic index of memory stores: the local embedder over each memory's ``text``.
+
+    Example:
+        >>> sorted(memory_index())
+        ['dims', 'embed', 'fields']
+    """
     return {"embed": get_embedder(), "dims": DIMS, "fields": ["text"]}
 
 
@@ -68,7 +76,7 @@ def put_memory(store: BaseStore, user_id: str, text: str) -> str:
 
 
 def list_memories(store: BaseStore, user_id: str) -> list[dict[str, str]]:
-    """All of a user's memories as ``{"key", "text", "created_at"}`` dicts."""
+    """All of a user's memories as ``{"key", "text", "created_at"}`` dicts, oldest first."""
     namespace = memory_namespace(user_id)
     memories: list[dict[str, str]] = []
     offset = 0
@@ -85,7 +93,7 @@ def list_memories(store: BaseStore, user_id: str) -> list[dict[str, str]]:
                 }
             )
         if len(page) < _PAGE:
-            return memories
+            return sorted(memories, key=lambda m: (m["created_at"], m["key"]))
         offset += _PAGE
 
 
@@ -96,6 +104,15 @@ def delete_memory(store: BaseStore, user_id: str, key: str) -> bool:
         return False
     store.delete(namespace, key)
     return True
+
+
+def clear_memories(store: BaseStore, user_id: str) -> int:
+    """Delete all of a user's memories; return how many there were."""
+    namespace = memory_namespace(user_id)
+    keys = [m["key"] for m in list_memories(store, user_id)]
+    if keys:
+        store.batch([PutOp(namespace, key, None) for key in keys])
+    return len(keys)
 
 
 class MemoryRetriever:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 from nodes.local.grader import score_texts
+from nodes.local.remember import is_about_user
 from nodes.local.text import has_number, split_sentences, tokenize
 from state.document import Doc
 
-PREFIX = "From the knowledge base (extractive answer, no language model configured):"
+PREFIX = "From the retrieved sources (extractive answer, no language model configured):"
 NOT_FOUND = "I could not find an answer to this in the available sources."
 MIN_SUPPORT = 0.3
 """Sentence relevance (grader scale) below which a sentence does not answer the question."""
@@ -21,6 +22,8 @@ _NUMERIC_Q = re.compile(
     re.IGNORECASE,
 )
 _ENTITY_Q = re.compile(r"^\s*(?:who|whom|whose|where|which)\b", re.IGNORECASE)
+MEMORY_FIRST = 1.0
+"""Lifts the user's own supported statements above all else for questions about the user."""
 
 
 def _type_bonus(question: str, sentence: str) -> float:
@@ -32,6 +35,12 @@ def _type_bonus(question: str, sentence: str) -> float:
         if names - asked:
             return 0.05
     return 0.0
+
+
+def _memory_first(about_user: bool, doc: Doc, score: float) -> float:
+    return (
+        MEMORY_FIRST if about_user and doc["source"] == "memory" and score >= MIN_SUPPORT else 0.0
+    )
 
 
 def _shorten(sentence: str) -> str:
@@ -51,8 +60,9 @@ def candidate_sentences(question: str, docs: list[Doc]) -> list[tuple[float, int
     if not pool or not tokenize(question):
         return []
     scores = score_texts(question, [s for _, _, s in pool])
+    about_user = is_about_user(question)
     ranked = [
-        (score + _type_bonus(question, s), n, i, s)
+        (score + _type_bonus(question, s) + _memory_first(about_user, docs[n - 1], score), n, i, s)
         for (n, i, s), score in zip(pool, scores, strict=True)
     ]
     return sorted(ranked, key=lambda r: (-r[0], r[1], r[2]))

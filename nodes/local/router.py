@@ -8,6 +8,7 @@ from typing import Any, Literal
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from nodes.local.query import context_vocabulary, is_long, reduce_query
+from nodes.local.remember import is_about_user, split_statements
 from nodes.local.text import QUESTION_WORDS, STOPWORDS, tokenize
 
 Decision = Literal["none", "single", "multi"]
@@ -84,8 +85,9 @@ _RESEARCH = re.compile(
 )
 _PERSONAL = re.compile(
     r"\b(?:my (?:name|preferences?|plans?|favou?rite|birthday|job|address|goals?|projects?"
-    r"|family|age|email|interests?|history)|i told you|i said|i mentioned|remember|remind me"
-    r"|know about me|about me|we talked|last time|earlier conversation|previous conversation)\b",
+    r"|family|age|email|interests?|history|office|employer|company|team)|i told you|i said"
+    r"|i mentioned|did i (?:tell|say|mention)|remember|remind me|know about me|about me"
+    r"|we talked|last time|earlier conversation|previous conversation)\b",
     re.IGNORECASE,
 )
 _PERSONAL_DOMAIN = re.compile(r"\bmy\s+(?:account|card|balance|loan|transfer|payment)s?\b", re.I)
@@ -218,13 +220,16 @@ def decide(
 
     Returns:
         ``(decision, sub_questions, reason)``: ``"none"`` with no sub-questions for small
-        talk and questions about the conversation itself; ``"multi"`` with 2-4 standalone
-        sub-questions for compound questions and comparisons; otherwise ``"single"`` with
-        ``[query]``.
+        talk, statements to remember, and questions about the conversation itself;
+        ``"multi"`` with 2-4 standalone sub-questions for compound questions and
+        comparisons; otherwise ``"single"`` with ``[query]``.
     """
     text = _squeeze(question)
     if not tokenize(text) or _GREETING.match(text):
         return "none", [], "greeting or small talk: nothing to look up"
+    facts, rest = split_statements(text)
+    if facts and not tokenize(rest):
+        return "none", [], "a statement to remember: nothing to look up"
     if _ABOUT_CONVERSATION.search(text):
         return "none", [], "question about this conversation: answered from the history"
     if is_long(text):
@@ -251,7 +256,7 @@ def choose_sources(query: str, available: list[str]) -> tuple[list[str], dict[st
     wanted: dict[str, str] = {}
     if _ARXIV_ID.search(query) or _RESEARCH.search(query):
         wanted["arxiv"] = "research-paper question (paper, preprint, authors or arXiv id)"
-    if _PERSONAL.search(query):
+    if _PERSONAL.search(query) or is_about_user(query):
         wanted["memory"] = "about the user or an earlier conversation"
         if _PERSONAL_DOMAIN.search(query):
             wanted["vectorstore"] = "account-specific question: the knowledge base may answer it"
@@ -271,18 +276,27 @@ def choose_sources(query: str, available: list[str]) -> tuple[list[str], dict[st
     return chosen, {s: reasons[s] for s in chosen}
 
 
-def converse(question: str, history: list[BaseMessage]) -> str:
+def converse(question: str, history: list[BaseMessage], remembered: list[str] | None = None) -> str:
     """The reply for a turn that needs no retrieval.
 
     Args:
         question: The user's latest message.
         history: The earlier conversation, oldest first (without the latest message).
+        remembered: Facts from this message saved to long-term memory.
 
     Returns:
-        A short greeting/thanks reply, or an answer about the conversation taken from history.
+        A short greeting/thanks reply, an acknowledgement of what was remembered, or an
+        answer about the conversation taken from history.
     """
     text = _squeeze(question)
     lower = text.lower()
+    if remembered:
+        return "Noted. I will remember: " + " ".join(remembered)
+    if split_statements(text)[0] and not tokenize(split_statements(text)[1]):
+        return (
+            "I cannot remember that: long-term memory is not available here "
+            "(no memory store is attached, or remembering is turned off)."
+        )
     if _ABOUT_CONVERSATION.search(text):
         asked = [t for t in _human_turns(history) if _squeeze(t) != text]
         if re.search(r"\b(?:you|your)\b.*\b(?:say|said|answer|tell)", lower) or "repeat" in lower:

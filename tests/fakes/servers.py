@@ -10,8 +10,11 @@ Example:
 from __future__ import annotations
 
 import json
+import socket
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -47,13 +50,14 @@ class FakeResponse:
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """A request the fake server received."""
+    """A request the fake server received (``at``: its `time.monotonic` arrival time)."""
 
     method: str
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)
 
     def json(self) -> Any:
         """The body parsed as JSON."""
@@ -191,6 +195,29 @@ def fake_server(routes: Mapping[str, Script] | None = None, **kwargs: Any) -> Fa
     return FakeServer(routes, **kwargs)
 
 
+@contextmanager
+def silent_listener() -> Iterator[str]:
+    """The base URL of a port on 127.0.0.1 that accepts connections but never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def refused_url() -> str:
+    """The base URL of a port on 127.0.0.1 where nothing listens (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+HTML_ERROR_PAGE = FakeResponse(
+    body="<!DOCTYPE html><html><head><title>Service Unavailable</title></head>"
+    "<body><h1>We are down for maintenance</h1></body></html>",
+    content_type="text/html; charset=utf-8",
+)
+
+
 TAVILY_RESULTS: list[dict[str, Any]] = [
     {
         "title": "Corrective Retrieval Augmented Generation - arXiv",
@@ -228,6 +255,18 @@ def tavily_search_response(
         "results": TAVILY_RESULTS if results is None else results,
         "response_time": 0.82,
         "request_id": "3f1c9a52-6a1e-4b1e-9d55-0c1f2f6f9b10",
+    }
+
+
+def tavily_extract_response(
+    pages: Mapping[str, str], failed: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """A Tavily ``POST /extract`` success body: page text by url, and error by failed url."""
+    return {
+        "results": [{"url": url, "raw_content": text, "images": []} for url, text in pages.items()],
+        "failed_results": [{"url": url, "error": error} for url, error in (failed or {}).items()],
+        "response_time": 0.41,
+        "request_id": "9b0e7c1d-2f43-4d8a-a1c6-5e7f3b2d4c10",
     }
 
 
