@@ -8,7 +8,7 @@ import sys
 import uuid
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,8 +16,9 @@ from cli.console import console, err, fail
 from cli.eval import eval_app
 from cli.kb import kb_app
 from cli.memory import memory_app
-from cli.persistence import sqlite_checkpointer
-from cli.render import print_sources, public_result
+from cli.render import print_interrupt, print_sources, public_result
+from cli.serve import serve
+from cli.threads import threads_app
 from nodes.models import ModelConfigError
 from state.context import DEFAULT_DATA_DIR, Context
 
@@ -25,6 +26,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(kb_app, name="kb")
 app.add_typer(eval_app, name="eval")
 app.add_typer(memory_app, name="memory")
+app.add_typer(threads_app, name="threads")
+app.command(help="Serve the graph with `langgraph dev` (LangGraph Studio and the SDK).")(serve)
 
 DataDir = Annotated[
     str,
@@ -72,12 +75,14 @@ def _context(
 
 @contextmanager
 def _persistence(data_dir: str, store_spec: str | None):
-    """The thread checkpointer and the long-term memory store, opened together."""
+    """The thread checkpointer (``AGENTIC_RAG_CHECKPOINTER``, SQLite by default) and the
+    long-term memory store, opened together."""
+    from tools.checkpointers import open_checkpointer
     from tools.stores import open_store
 
     with ExitStack() as stack:
-        saver = stack.enter_context(sqlite_checkpointer(data_dir))
         try:
+            saver = stack.enter_context(open_checkpointer(None, data_dir))
             store = stack.enter_context(open_store(store_spec, data_dir))
         except (ValueError, RuntimeError) as exc:
             fail(str(exc))
@@ -182,8 +187,16 @@ def ingest(
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(help="The question.")],
+    question: Annotated[str | None, typer.Argument(help="The question.")] = None,
     thread: Annotated[str | None, typer.Option("--thread", help="Thread id (continue it).")] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            help="Answer the thread's pending question instead of asking one: JSON such as "
+            '\'{"action": "approve"}\', or plain text (needs --thread).',
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     kb: Kb = "default",
@@ -192,30 +205,60 @@ def ask(
     arxiv: Arxiv = None,
     web: Web = None,
 ) -> None:
-    """Answer one question (in a thread, kept in SQLite; memories in the store)."""
+    """Answer one question (in a thread, kept in SQLite; memories in the store).
+
+    When the graph pauses for a human (web approval, a clarifying question, answer review),
+    the question is printed (``interrupt`` in --json) and the thread waits for
+    ``agentic-rag ask --thread ID --resume ...``.
+    """
+    from langgraph.types import Command
+
     from graphs import build_graph
 
-    question = _check_question(question)
+    if resume is None:
+        payload: Any = {"messages": [("user", _check_question(question or ""))]}
+    elif not thread or question:
+        fail("--resume answers a paused thread: pass --thread ID and no question")
+    else:
+        payload = Command(resume=_resume_value(resume))
     ctx = _context(data_dir, kb, user, arxiv, web)
     _check_kb_exists(data_dir, kb)
     thread_id = thread or uuid.uuid4().hex[:12]
+    config = {"configurable": {"thread_id": thread_id}}
     with _persistence(data_dir, store) as (saver, memory_store):
         app_graph = build_graph(checkpointer=saver, store=memory_store)
+        if resume is not None and not app_graph.get_state(config).interrupts:
+            fail(f"thread {thread_id!r} is not waiting for an answer")
         try:
-            state = app_graph.invoke(
-                {"messages": [("user", question)]},
-                {"configurable": {"thread_id": thread_id}},
-                context=ctx,
-            )
+            app_graph.invoke(payload, config, context=ctx)
         except ModelConfigError as exc:
             fail(str(exc))
-    result = public_result(state)
+        snapshot = app_graph.get_state(config)
+    result = public_result(snapshot.values)
+    result["thread_id"] = thread_id
+    result["interrupt"] = snapshot.interrupts[0].value if snapshot.interrupts else None
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
+        return
+    if result["interrupt"]:
+        print_interrupt(console, result["interrupt"])
+        allowed = ", ".join(result["interrupt"].get("allowed") or [])
+        console.print(
+            f"[dim]answer with: agentic-rag ask --thread {thread_id} --resume "
+            f"'{{\"action\": ...}}' (allowed: {allowed})[/dim]",
+            soft_wrap=True,
+        )
         return
     console.print(result["answer"])
     print_sources(console, result)
     console.print(f"[dim]thread: {thread_id}[/dim]")
+
+
+def _resume_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw.strip()
 
 
 @app.command()
@@ -229,46 +272,13 @@ def chat(
     web: Web = None,
 ) -> None:
     """Chat in a thread; answers stream token by token. /new starts a thread, /quit leaves."""
+    from cli.chat import run_chat
     from graphs import build_graph
 
     ctx = _context(data_dir, kb, user, arxiv, web)
-    thread_id = thread or uuid.uuid4().hex[:12]
-    console.print(f"[dim]thread {thread_id} · /new, /quit[/dim]")
     with _persistence(data_dir, store) as (saver, memory_store):
         app_graph = build_graph(checkpointer=saver, store=memory_store)
-        while True:
-            try:
-                line = console.input("[bold]you> [/bold]").strip()
-            except (EOFError, KeyboardInterrupt):
-                break
-            if line in ("/quit", "/exit"):
-                break
-            if line == "/new":
-                thread_id = uuid.uuid4().hex[:12]
-                console.print(f"[dim]new thread {thread_id}[/dim]")
-                continue
-            if not line:
-                continue
-            config = {"configurable": {"thread_id": thread_id}}
-            try:
-                _stream_turn(app_graph, line[:MAX_QUESTION], config, ctx)
-            except KeyboardInterrupt:
-                console.print("\n[yellow]cancelled[/yellow]")
-            except ModelConfigError as exc:
-                err.print(f"[red]error:[/red] {exc}")
-    console.print(f"[dim]bye · thread {thread_id}[/dim]")
-
-
-def _stream_turn(app_graph, question: str, config: dict, ctx: Context) -> None:
-    console.print("[bold]assistant>[/bold] ", end="")
-    for chunk, meta in app_graph.stream(
-        {"messages": [("user", question)]}, config, context=ctx, stream_mode="messages"
-    ):
-        if meta.get("langgraph_node") in ("generate", "finalize") and chunk.content:
-            console.print(chunk.content, end="", markup=False, highlight=False)
-    console.print()
-    state = app_graph.get_state(config).values
-    print_sources(console, public_result(state))
+        run_chat(app_graph, ctx, thread or uuid.uuid4().hex[:12])
 
 
 def main() -> None:  # pragma: no cover

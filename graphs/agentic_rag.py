@@ -17,8 +17,18 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from graphs.routes import after_check, after_decision, after_generation, after_grading, fan_out
+from graphs.routes import (
+    after_check,
+    after_clarification,
+    after_decision,
+    after_generation,
+    after_grading,
+    after_selection,
+    fan_out,
+)
+from nodes.approve_web_search import approve_web_search
 from nodes.check_answer import check_answer
+from nodes.clarify_question import clarify_question
 from nodes.decide_retrieval import decide_retrieval
 from nodes.finalize import finalize
 from nodes.generate import generate
@@ -26,6 +36,7 @@ from nodes.grade_documents import grade_documents
 from nodes.refine_knowledge import refine_knowledge
 from nodes.remember import remember
 from nodes.retrieve import retrieve
+from nodes.review_answer import review_answer
 from nodes.rewrite_query import rewrite_query
 from nodes.select_sources import select_sources
 from nodes.web_fallback import web_fallback
@@ -49,13 +60,16 @@ def build_graph(checkpointer: Any = None, store: Any = None, *, name: str = "age
         rewrite_query,
         remember,
         decide_retrieval,
+        clarify_question,
         select_sources,
+        approve_web_search,
         retrieve,
         grade_documents,
         refine_knowledge,
         web_fallback,
         generate,
         check_answer,
+        review_answer,
         finalize,
     ):
         builder.add_node(node.__name__, node)
@@ -63,13 +77,18 @@ def build_graph(checkpointer: Any = None, store: Any = None, *, name: str = "age
     builder.add_edge("rewrite_query", "remember")
     builder.add_edge("remember", "decide_retrieval")
     builder.add_conditional_edges("decide_retrieval", after_decision)
-    builder.add_conditional_edges("select_sources", fan_out, ["retrieve", "grade_documents"])
+    builder.add_conditional_edges("clarify_question", after_clarification)
+    builder.add_conditional_edges(
+        "select_sources", after_selection, ["approve_web_search", "retrieve", "grade_documents"]
+    )
+    builder.add_conditional_edges("approve_web_search", fan_out, ["retrieve", "grade_documents"])
     builder.add_edge("retrieve", "grade_documents")
     builder.add_conditional_edges("grade_documents", after_grading)
     builder.add_edge("web_fallback", "refine_knowledge")
     builder.add_edge("refine_knowledge", "generate")
     builder.add_conditional_edges("generate", after_generation)
     builder.add_conditional_edges("check_answer", after_check)
+    builder.add_edge("review_answer", "finalize")
     builder.add_edge("finalize", END)
     return builder.compile(checkpointer=checkpointer, store=store, name=name)
 

@@ -9,9 +9,29 @@ from langgraph.types import Send
 from state.schema import State
 
 
-def after_decision(state: State) -> Literal["select_sources", "generate"]:
-    """No retrieval for chit-chat or questions the conversation answers."""
-    return "generate" if state.get("decision") == "none" else "select_sources"
+def after_decision(state: State) -> Literal["select_sources", "generate", "clarify_question"]:
+    """No retrieval for chit-chat or questions the conversation answers; ask first when the
+    question is too ambiguous."""
+    decision = state.get("decision")
+    if decision == "clarify":
+        return "clarify_question"
+    return "generate" if decision == "none" else "select_sources"
+
+
+def after_clarification(state: State) -> Literal["rewrite_query", "select_sources"]:
+    """With the human's answer the turn starts again; without one, retrieve as asked."""
+    return "rewrite_query" if state.get("decision") == "clarify" else "select_sources"
+
+
+def after_selection(
+    state: State,
+) -> list[Send] | Literal["approve_web_search", "grade_documents"]:
+    """Web queries wait for the human's approval when the policy says ``ask``."""
+    tasks = (state.get("route") or {}).get("tasks") or []
+    policies = state.get("policies") or {}
+    if policies.get("web_approval") == "ask" and any(t["source"] == "web" for t in tasks):
+        return "approve_web_search"
+    return fan_out(state)
 
 
 def fan_out(state: State) -> list[Send] | Literal["grade_documents"]:
@@ -32,7 +52,9 @@ def after_generation(state: State) -> Literal["check_answer", "finalize"]:
     return "finalize" if state.get("decision") == "none" else "check_answer"
 
 
-def after_check(state: State) -> Literal["generate", "rewrite_query", "finalize"]:
+def after_check(
+    state: State,
+) -> Literal["generate", "rewrite_query", "review_answer", "finalize"]:
     """Not grounded: regenerate; not relevant: rewrite and retrieve again; within budgets.
 
     The budgets (``max_generations``, ``max_rewrites``) are copied into ``state["budgets"]``
@@ -48,4 +70,8 @@ def after_check(state: State) -> Literal["generate", "rewrite_query", "finalize"
         "max_rewrites", 0
     ):
         return "rewrite_query"
+    review = (state.get("policies") or {}).get("answer_review", "off")
+    failed = not (checks.get("grounded", True) and checks.get("relevant", True))
+    if review == "always" or (review == "on_failure" and failed):
+        return "review_answer"
     return "finalize"

@@ -63,6 +63,26 @@ def history_before(messages: list[BaseMessage], current: BaseMessage | None) -> 
     return out
 
 
+CLARIFICATION = "clarification"
+"""The ``name`` of the assistant message that asks the human a clarifying question."""
+
+
+def clarified_question(messages: list[BaseMessage], current: BaseMessage | None) -> str | None:
+    """The original question plus the human's answer, when ``current`` answers a
+    clarifying question; else None.
+
+    Example:
+        >>> from langchain_core.messages import AIMessage as A, HumanMessage as H
+        >>> msgs = [H("How much is it?"), A("Which one?", name=CLARIFICATION), H("Bronze")]
+        >>> clarified_question(msgs, msgs[-1])
+        'How much is it? (Bronze)'
+    """
+    history = history_before(messages, current)
+    if len(history) < 2 or getattr(history[-1], "name", None) != CLARIFICATION:
+        return None
+    return f"{text_of(history[-2]).strip()} ({text_of(current).strip()})"
+
+
 PER_TURN_RESET: dict[str, Any] = {
     "documents": [RESET],
     "errors": [RESET],

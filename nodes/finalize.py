@@ -23,6 +23,8 @@ def finalize(state: State, runtime: Runtime[Context], config: RunnableConfig) ->
     answer = state.get("answer") or NOT_FOUND
     checks = state.get("checks") or {}
     caveats = list(dict.fromkeys(state.get("notes") or []))
+    if checks.get("reviewed") in ("accepted", "edited", "rejected"):
+        checks = {}
     if checks and not checks.get("grounded", True):
         caveats.append(
             f"Caveat: some statements could not be verified against the cited sources "

@@ -76,7 +76,10 @@ def _fallback(state: State, ctx: Context, grade: str) -> dict[str, Any]:
     sources = (state.get("route") or {}).get("sources") or []
     if grade == "correct" or (sources and set(sources) <= PERSONAL_ONLY):
         return {"fallback": False}
-    reason = (state.get("route") or {}).get("unavailable", {}).get("web")
+    route = state.get("route") or {}
+    reason = route.get("unavailable", {}).get("web")
+    if reason is None and route.get("web_refused"):
+        return {"fallback": False}
     if reason is None and state.get("web_searches", 0) >= ctx.max_web_searches:
         reason = f"web search budget used ({ctx.max_web_searches})"
     if reason is None:

@@ -8,7 +8,14 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from nodes.common import PER_TURN_RESET, history_before, latest_human, text_of, traced
+from nodes.common import (
+    PER_TURN_RESET,
+    clarified_question,
+    history_before,
+    latest_human,
+    text_of,
+    traced,
+)
 from nodes.local import router as local_router
 from nodes.local.text import content_terms
 from nodes.models import call_model, describe_error, get_chat_model, parse_json_object
@@ -31,7 +38,8 @@ def rewrite_query(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = get_context(runtime)
     messages = state.get("messages", [])
     human = latest_human(messages)
-    question = " ".join(text_of(human).split())[:MAX_QUESTION_CHARS]
+    clarified = clarified_question(messages, human)
+    question = " ".join((clarified or text_of(human)).split())[:MAX_QUESTION_CHARS]
     new_turn = human is not None and state.get("turn_id") != human.id
     update: dict[str, Any] = (
         dict(PER_TURN_RESET)
@@ -53,6 +61,11 @@ def rewrite_query(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             "max_generations": ctx.max_generations,
             "max_web_searches": ctx.max_web_searches,
         },
+        policies={
+            "web_approval": ctx.web_approval,
+            "clarify": ctx.clarify,
+            "answer_review": ctx.answer_review,
+        },
     )
     history = history_before(messages, human)
     previous_query = None if new_turn else state.get("query")
@@ -67,7 +80,10 @@ def rewrite_query(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - any model failure falls back to local rules
             line = f"router model failed ({describe_error(exc)}); used local rules"
             update["errors"] = [*update.get("errors", []), line]
-    query = local_router.rewrite(messages, ctx) if question else ""
+    if clarified:
+        query = local_router.rewrite([HumanMessage(question)], ctx)
+    else:
+        query = local_router.rewrite(messages, ctx) if question else ""
     if previous_query and query.strip().lower() == previous_query.strip().lower():
         query = question if question.lower() != previous_query.lower() else _keywords(question)
     update["query"] = query or question

@@ -7,6 +7,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from nodes.common import traced
+from nodes.human import ask_human, edited_queries
 from nodes.local import grader as local_grader
 from nodes.models import describe_error
 from state.context import Context, get_context
@@ -24,6 +25,21 @@ def web_fallback(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = get_context(runtime)
     query = state.get("query") or state.get("question", "")
     update: dict[str, Any] = {"web_searches": state.get("web_searches", 0) + 1}
+    approved = (state.get("route") or {}).get("web_approved") or []
+    if ctx.web_approval == "ask" and query not in approved:
+        reply = ask_human(
+            "approve_web_search",
+            "Retrieval was not good enough. Send this query to the web search (Tavily)?",
+            ["approve", "edit", "refuse"],
+            queries=[query],
+        )
+        edited = edited_queries(reply, 1) if reply["action"] == "edit" else []
+        if edited:
+            query = edited[0]
+        elif reply["action"] != "approve":
+            why = reply.get("error") or "refused by the user"
+            update["notes"] = [f"Web search was not approved ({why}); internal sources only."]
+            return update
     try:
         docs = get_retriever("web").retrieve(query, ctx, k=ctx.top_k, store=runtime.store)
     except (SourceError, Exception) as exc:  # noqa: BLE001 - the turn goes on without the web

@@ -4,7 +4,8 @@ ROUTER_SYSTEM = """You plan retrieval for a question-answering assistant.
 Given the conversation and the user's latest message, reply with ONE JSON object:
 {{
   "query": "<standalone search query: resolve pronouns and references using the conversation, keep the user's key terms>",
-  "decision": "none" | "single" | "multi",
+  "decision": "none" | "single" | "multi" | "clarify",
+  "clarify_question": "<when decision is clarify: the one question to ask the user, else empty>",
   "sub_questions": ["<2-4 standalone sub-questions when decision is multi, else []>"],
   "sources": ["<one or more of: {sources}>"],
   "reasons": {{"<source>": "<why this source>"}},
@@ -12,7 +13,9 @@ Given the conversation and the user's latest message, reply with ONE JSON object
 }}
 decision: "none" for greetings, thanks, chit-chat, statements that only give facts to remember, or questions answerable from the conversation itself;
 memories: only lasting facts about the user (job, location, account type, preferences), never questions, passing remarks, secrets (passwords, PINs, card numbers), or anything from earlier messages or documents.
-"multi" when the question asks several distinct things or compares things; otherwise "single".
+"multi" when the question asks several distinct things or compares things;
+"clarify" only when the latest message cannot be understood even with the conversation (e.g. "how much is it?" as a first message);
+otherwise "single".
 Sources you may choose (choose only from these): {source_help}
 Reply with the JSON object only."""
 

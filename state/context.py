@@ -18,6 +18,8 @@ from state.document import SourceName
 DEFAULT_DATA_DIR = "./.agentic-rag"
 RETRIEVAL_STRATEGIES = ("hybrid", "multi_query", "hyde")
 WEB_SEARCH_DEPTHS = ("basic", "advanced")
+WEB_APPROVAL_POLICIES = ("auto", "ask", "never")
+ANSWER_REVIEW_POLICIES = ("off", "on_failure", "always")
 WEB_TIME_RANGES = ("", "day", "week", "month", "year")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?:/[^\s]*)?$")
 _KB_NAME = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
@@ -103,6 +105,22 @@ class Context:
     web_search: bool = _f(
         True, "Allow Tavily web search (also needs TAVILY_API_KEY). Also gates the CRAG fallback."
     )
+    web_approval: str = _f(
+        "auto",
+        "Human approval of web searches: 'auto' (search without asking), 'ask' (pause and show "
+        "the exact query; the human approves, edits or refuses it) or 'never' (internal "
+        "sources only).",
+    )
+    clarify: bool = _f(
+        True,
+        "Ask the human one clarifying question when a message is too ambiguous to retrieve for "
+        "(e.g. 'how much is it?' with nothing earlier to resolve 'it').",
+    )
+    answer_review: str = _f(
+        "off",
+        "Human review of the answer before it is posted: 'off', 'on_failure' (when the checks "
+        "still fail after the budgets) or 'always'. The human accepts, edits or rejects it.",
+    )
     web_search_depth: str = _f(
         "basic", "Tavily search depth: 'basic' (fast, 1 credit) or 'advanced' (2 credits)."
     )
@@ -186,6 +204,14 @@ class Context:
                 f"web_search_depth must be one of {', '.join(WEB_SEARCH_DEPTHS)}, "
                 f"got {self.web_search_depth!r}"
             )
+        for name, allowed in (
+            ("web_approval", WEB_APPROVAL_POLICIES),
+            ("answer_review", ANSWER_REVIEW_POLICIES),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                )
         if self.web_time_range not in WEB_TIME_RANGES:
             raise ValueError(
                 "web_time_range must be empty or one of day, week, month, year, "
@@ -205,7 +231,7 @@ class Context:
         """The sources the configuration allows (availability is checked by each source)."""
         return {
             "vectorstore": True,
-            "web": self.web_search,
+            "web": self.web_search and self.web_approval != "never",
             "arxiv": self.arxiv_search,
             "memory": self.memory_search,
         }

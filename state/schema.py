@@ -11,7 +11,7 @@ from typing_extensions import TypedDict
 from state.document import Doc
 from state.reducers import extend_or_reset, merge_usage
 
-Decision = Literal["none", "single", "multi"]
+Decision = Literal["none", "single", "multi", "clarify"]
 Grade = Literal["correct", "ambiguous", "incorrect"]
 
 
@@ -71,6 +71,7 @@ class State(InputState, total=False):
     checks: dict[str, Any]
     notes: Annotated[list[str], extend_or_reset]
     budgets: dict[str, int]
+    policies: dict[str, Any]
     remembered: list[str]
     rewrites: int
     generations: int

@@ -192,3 +192,32 @@ def test_sigkill_mid_ingest_keeps_the_index_usable_and_a_rerun_completes(tmp_pat
     assert "0 removed" in rerun.stdout
     final = _check(data_dir)
     assert final["count"] == final["bm25"] == expected
+
+
+def test_ask_pauses_for_a_human_and_resumes(cli_kb):
+    data_dir, _ = cli_kb
+    paused = run("ask", "How much does it cost?", "--json", "--thread", "hitl-1", data_dir=data_dir)
+    assert paused.returncode == 0, paused.stderr
+    out = json.loads(paused.stdout)
+    assert out["interrupt"]["type"] == "clarify" and out["thread_id"] == "hitl-1"
+
+    shown = run("ask", "Is it free?", "--thread", "hitl-2", data_dir=data_dir)
+    assert "--resume" in shown.stdout and "refer to" in shown.stdout
+
+    done = run(
+        "ask",
+        "--thread",
+        "hitl-1",
+        "--resume",
+        "the Bronze savings account early closure fee",
+        "--json",
+        data_dir=data_dir,
+    )
+    assert done.returncode == 0, done.stderr
+    answered = json.loads(done.stdout)
+    assert answered["interrupt"] is None and "Bronze" in answered["answer"]
+
+    again = run("ask", "--thread", "hitl-1", "--resume", "yes", data_dir=data_dir)
+    assert again.returncode == 2 and "not waiting for an answer" in again.stderr
+    orphan = run("ask", "--resume", '{"action": "approve"}', data_dir=data_dir)
+    assert orphan.returncode == 2 and "--thread" in orphan.stderr

@@ -322,3 +322,30 @@ def converse(question: str, history: list[BaseMessage], remembered: list[str] | 
             "with citations to the passages I used."
         )
     return "Hello! What would you like to know? I answer from the knowledge base, with citations."
+
+
+def clarifying_question(question: str, history: list[BaseMessage]) -> str | None:
+    """The one question to ask when a message cannot be retrieved for, else None.
+
+    Only a first message can be too ambiguous: later ones are resolved against the thread.
+    A message is too ambiguous when it leans on a reference with nothing to resolve it
+    ("how much does it cost?") or carries no content word at all ("why?").
+
+    Example:
+        >>> clarifying_question("How much does it cost?", [])
+        'What does "it" refer to? Please name the product, account or topic you mean.'
+        >>> clarifying_question("How much does a wire transfer cost?", []) is None
+        True
+    """
+    if _human_turns(history):
+        return None
+    words = tokenize(strip_chitchat(question))
+    refs = [w for w in words if w in _ANAPHORA]
+    content = [w for w in words if w not in STOPWORDS | QUESTION_WORDS | _ANAPHORA]
+    if refs and len(content) <= 1:
+        return (
+            f'What does "{refs[0]}" refer to? Please name the product, account or topic you mean.'
+        )
+    if not content:
+        return "Could you tell me a bit more about what you would like to know?"
+    return None
