@@ -109,8 +109,8 @@ def test_an_edited_query_is_the_one_sent(saver, banking_kb, tavily):
 
 
 @pytest.mark.parametrize("value", [{"action": "refuse"}, "refuse", 42, {"action": "launch"}])
-def test_refused_or_unreadable_approval_keeps_to_internal_sources(banking_kb, tavily, value):
-    app = build_graph(checkpointer=InMemorySaver())
+def test_refused_or_unreadable_approval_keeps_to_internal_sources(saver, banking_kb, tavily, value):
+    app = build_graph(checkpointer=saver)
     ctx = Context(data_dir=banking_kb, web_approval="ask")
     question = "What is the latest early closure fee for a Bronze savings account?"
     config = start(app, question, "refuse", ctx)
@@ -135,8 +135,8 @@ def test_the_crag_web_fallback_asks_too(saver, banking_kb, tavily):
     assert [r.json()["query"] for r in tavily.requests] == [FEE_Q]
 
 
-def test_never_means_no_web_and_no_question(banking_kb, tavily):
-    app = build_graph(checkpointer=InMemorySaver())
+def test_never_means_no_web_and_no_question(saver, banking_kb, tavily):
+    app = build_graph(checkpointer=saver)
     ctx = Context(data_dir=banking_kb, web_approval="never")
     config = start(app, NEWS_Q, "never", ctx)
     assert not app.get_state(config).next
@@ -161,16 +161,16 @@ def test_an_ambiguous_first_message_gets_one_clarifying_question(saver, banking_
     assert app.get_state(config).values["messages"][1].name == "clarification"
 
 
-def test_a_second_ambiguous_answer_is_not_asked_again(banking_kb):
-    app = build_graph(checkpointer=InMemorySaver())
+def test_a_second_ambiguous_answer_is_not_asked_again(saver, banking_kb):
+    app = build_graph(checkpointer=saver)
     ctx = Context(data_dir=banking_kb)
     config = start(app, "Is it free?", "twice", ctx)
     resume(app, config, {"action": "answer", "answer": "that one"}, ctx)
     assert not app.get_state(config).next
 
 
-def test_clarify_off_and_empty_answers_retrieve_as_asked(banking_kb):
-    app = build_graph(checkpointer=InMemorySaver())
+def test_clarify_off_and_empty_answers_retrieve_as_asked(saver, banking_kb):
+    app = build_graph(checkpointer=saver)
     off = start(app, "How much does it cost?", "off", Context(data_dir=banking_kb, clarify=False))
     assert not app.get_state(off).next
 
@@ -208,7 +208,7 @@ def test_review_accept_edit_reject(saver, banking_kb, reply, expected):
         assert out["citations"]
 
 
-def test_review_on_failure_skips_passing_answers(banking_kb):
-    app = build_graph(checkpointer=InMemorySaver())
+def test_review_on_failure_skips_passing_answers(saver, banking_kb):
+    app = build_graph(checkpointer=saver)
     config = start(app, FEE_Q, "ok", Context(data_dir=banking_kb, answer_review="on_failure"))
     assert not app.get_state(config).next
