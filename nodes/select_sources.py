@@ -11,7 +11,7 @@ from nodes.local import router as local_router
 from state.context import Context, get_context
 from state.document import SOURCES
 from state.schema import State
-from tools.sources import unavailable_sources
+from tools.sources import DISABLED, unavailable_sources
 
 PRIVATE_SOURCES = ("vectorstore", "memory")
 """Sources searched with the user's own wording as well as the rewritten query."""
@@ -54,6 +54,8 @@ def select_sources(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if not tasks:
         why = "; ".join(f"{s}: {r}" for s, r in unavailable.items()) or "nothing selected"
         update["notes"] = [f"No source could be searched ({why})."]
+    elif "vectorstore" in unavailable and ctx.kb and unavailable["vectorstore"] != DISABLED:
+        update["notes"] = [f"The knowledge base was not searched: {unavailable['vectorstore']}."]
     return update
 
 

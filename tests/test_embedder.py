@@ -43,3 +43,17 @@ def test_checksum_mismatch_is_refused(monkeypatch):
         monkeypatch.undo()
         embedder._load.cache_clear()
     assert get_embedder().embed(["ok"]).shape == (1, DIMS)
+
+
+def test_cache_returns_the_same_vectors_and_stays_bounded():
+    from tools.embedder import LocalEmbeddings
+
+    emb = LocalEmbeddings(cache_size=3)
+    texts = ["alpha fee", "beta limit", "alpha fee", "gamma card"]
+    first = emb.embed(texts)
+    assert np.allclose(first[0], first[2])
+    again = emb.embed(["gamma card", "delta loan", "beta limit"])
+    assert np.allclose(again[0], first[3]) and np.allclose(again[2], first[1])
+    assert len(emb._cache) == 3
+    uncached = LocalEmbeddings(cache_size=0).embed(["alpha fee"])
+    assert np.allclose(uncached[0], first[0], atol=1e-6)

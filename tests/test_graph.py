@@ -280,3 +280,15 @@ def test_web_source_respects_the_web_budget(banking_kb, web):
     assert not web.requests
     assert "web budget allows 0" in out["route"]["reasons"]["web"]
     assert {t["source"] for t in out["route"]["tasks"]} == {"vectorstore"}
+
+
+def test_a_missing_knowledge_base_is_said_not_silent(tmp_path):
+    from langgraph.store.memory import InMemoryStore
+
+    app = build_graph(store=InMemoryStore())
+    out = app.invoke(
+        {"messages": [("user", "What is the overdraft fee?")]},
+        context=Context(data_dir=str(tmp_path / "nothing-here")),
+    )
+    assert "knowledge base was not searched" in out["answer"]
+    assert "agentic-rag ingest" in out["answer"]

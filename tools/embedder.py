@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,6 +22,8 @@ EMBEDDER_ID = "all-MiniLM-L6-v2-onnx-int8"
 DIMS = 384
 MAX_TOKENS = 256
 TOKENIZER_PATH = Path(__file__).parent / "assets" / "minilm-tokenizer.json"
+CACHE_SIZE = 8192
+"""Texts whose vectors are kept (about 1.5 KB each)."""
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 
 
@@ -72,12 +75,42 @@ class LocalEmbeddings(Embeddings):
     model_id: str = EMBEDDER_ID
     dims: int = DIMS
 
-    def __init__(self, batch_size: int = 32) -> None:
+    def __init__(self, batch_size: int = 32, cache_size: int = CACHE_SIZE) -> None:
         self.batch_size = batch_size
+        self.cache_size = cache_size
         self._lock = threading.Lock()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """Embed texts into a ``(len(texts), 384)`` float32 array of unit vectors."""
+        """Embed texts into a ``(len(texts), 384)`` float32 array of unit vectors.
+
+        Recently embedded texts come from a bounded LRU cache: a turn scores the same
+        sentences several times (grading, refining, answering).
+        """
+        out = np.zeros((len(texts), DIMS), dtype=np.float32)
+        missing: dict[str, list[int]] = {}
+        with self._cache_lock:
+            for i, text in enumerate(texts):
+                vector = self._cache.get(text)
+                if vector is None:
+                    missing.setdefault(text, []).append(i)
+                else:
+                    self._cache.move_to_end(text)
+                    out[i] = vector
+        if missing:
+            unique = list(missing)
+            vectors = self._embed_uncached(unique)
+            with self._cache_lock:
+                for text, vector in zip(unique, vectors, strict=True):
+                    out[missing[text]] = vector
+                    if self.cache_size:
+                        self._cache[text] = vector
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return out
+
+    def _embed_uncached(self, texts: list[str]) -> np.ndarray:
         session, tokenizer = _load()
         out = np.zeros((len(texts), DIMS), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))

@@ -30,6 +30,9 @@ def get_retriever(name: SourceName) -> Retriever:
     raise ValueError(f"unknown source {name!r}; expected one of {', '.join(SOURCES)}")
 
 
+DISABLED = "disabled in the context"
+
+
 def unavailable_sources(ctx: Context, store: Any = None) -> dict[SourceName, str]:
     """Map each source that cannot be chosen now to the reason why.
 
@@ -40,7 +43,7 @@ def unavailable_sources(ctx: Context, store: Any = None) -> dict[SourceName, str
     reasons: dict[SourceName, str] = {}
     for name, enabled in ctx.enabled_sources.items():
         if not enabled:
-            reasons[name] = "disabled in the context"
+            reasons[name] = DISABLED
             continue
         reason = get_retriever(name).unavailable(ctx, store)
         if reason:
