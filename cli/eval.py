@@ -1,4 +1,4 @@
-"""Measure retrieval quality on a benchmark, on the product's own path."""
+"""Measure retrieval and answer quality on benchmarks, on the product's own path."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cli.console import console, fail
+from cli.console import console, err, fail
 from tools.evaluation.metrics import METRICS
 from tools.evaluation.retrieval import RETRIEVERS
 
@@ -43,11 +43,12 @@ class Split(StrEnum):
 
 @eval_app.callback()
 def main() -> None:
-    """Evaluate the knowledge-base retriever on benchmarks (offline)."""
+    """Evaluate the retriever and the whole graph's answers on benchmarks (offline)."""
 
 
-def _command(**opts: Any) -> str:
-    parts = ["agentic-rag", "eval", "retrieval"]
+def _command(sub: str = "retrieval", /, **opts: Any) -> str:
+    """``agentic-rag eval <sub>`` with the options as given (None and False left out)."""
+    parts = ["agentic-rag", "eval", sub]
     for name, value in opts.items():
         flag = "--" + name.replace("_", "-")
         if value is None or value is False:
@@ -188,3 +189,209 @@ def retrieval(
         _print_table(result)
         if report:
             console.print(f"wrote {result['report']['markdown']} and {result['report']['chart']}")
+
+
+class QaDataset(StrEnum):
+    """Benchmarks ``eval qa`` knows."""
+
+    squad = "squad"
+
+
+def _model_option(role: str) -> Any:
+    return typer.Option(
+        f"--{role}-model",
+        help=f"{role.capitalize()} model ('local', 'auto', 'provider:model'); default: the "
+        f"Context's (AGENTIC_RAG_{role.upper()}_MODEL, else its default).",
+    )
+
+
+def _load_result(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        fail(f"cannot read {path}: {exc}")
+    if not isinstance(data, dict) or not isinstance(data.get("metrics", data), dict):
+        fail(f"{path} is not a QA result")
+    return data
+
+
+def _print_qa(result: dict[str, Any]) -> None:
+    from tools.evaluation.qa_report import LABELS
+
+    m = result["metrics"]
+    table = Table(
+        title=f"{result['dataset']}: {m['questions']:,} questions (seed {result['sample']['seed']})"
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, label in LABELS.items():
+        value = m.get(key)
+        table.add_row(label.strip(), "n/a" if value is None else f"{value:.3f}")
+    console.print(table)
+    console.print(
+        "grades: "
+        + ", ".join(f"{g} {c}" for g, c in m["grade_counts"].items())
+        + f"; models: {', '.join(f'{r} {s}' for r, s in result['models'].items())}",
+        highlight=False,
+    )
+
+
+def _print_comparison(rows: list[tuple], regressions: list[str], notes: list[str]) -> None:
+    table = Table(title="QA comparison")
+    for col in ("metric", "old", "new", "delta"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for name, old, new, delta in rows:
+        cells = ["n/a" if v is None else f"{v:.3f}" for v in (old, new)]
+        table.add_row(name, *cells, "n/a" if delta is None else f"{delta:+.3f}")
+    console.print(table)
+    for note in notes:
+        err.print(f"[yellow]warning:[/yellow] not like for like: {note}", highlight=False)
+    for line in regressions:
+        err.print(f"[red]regression:[/red] {line}", highlight=False)
+
+
+def _comparison(old: dict, new: dict, max_drop: float) -> dict[str, Any]:
+    from tools.evaluation.qa import compare, sample_differences
+
+    rows, regressions = compare(old, new, max_drop)
+    return {
+        "rows": [dict(zip(("metric", "old", "new", "delta"), r, strict=True)) for r in rows],
+        "regressions": regressions,
+        "notes": sample_differences(old, new),
+        "max_drop": max_drop,
+    }
+
+
+def _report_comparison(comparison: dict[str, Any], as_json: bool) -> None:
+    if not as_json:
+        rows = [tuple(r.values()) for r in comparison["rows"]]
+        _print_comparison(rows, comparison["regressions"], comparison["notes"])
+
+
+@eval_app.command("qa")
+def qa(
+    dataset: Annotated[QaDataset, typer.Option("--dataset", help="Benchmark.")] = QaDataset.squad,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Another file in SQuAD's JSON format.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="Questions in the seeded sample.")
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the question sample.")] = 1,
+    router_model: Annotated[str | None, _model_option("router")] = None,
+    grader_model: Annotated[str | None, _model_option("grader")] = None,
+    generator_model: Annotated[str | None, _model_option("generator")] = None,
+    checker_model: Annotated[str | None, _model_option("checker")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out-dir", help="Report folder (default bench/results/).")
+    ] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache-dir", help="Index cache (default bench/results/tmp/).")
+    ] = None,
+    report: Annotated[bool, typer.Option(help="Write the JSON, Markdown and PNG report.")] = True,
+    compare: Annotated[
+        Path | None,
+        typer.Option(
+            "--compare", help="An earlier qa-*.json: print old/new/delta, exit 1 on a quality drop."
+        ),
+    ] = None,
+    max_drop: Annotated[
+        float,
+        typer.Option(
+            "--max-drop", min=0.0, help="Allowed drop of contains-gold, F1 and citation precision."
+        ),
+    ] = 0.02,
+) -> None:
+    """Answer a seeded sample of questions with the whole graph and score the answers.
+
+    Contains-gold, SQuAD EM/F1, citation precision, abstention, grades, LLM calls, tokens
+    and latency. Exit 1 when --compare finds a quality metric dropped by more than --max-drop.
+    """
+    from nodes.models import ModelConfigError
+    from tools.evaluation.qa import run_qa
+    from tools.evaluation.qa_report import write_qa_report
+
+    if data is not None and not data.is_file():
+        fail(f"no such file: {data}")
+    old = _load_result(compare) if compare is not None else None
+    models = {
+        "router_model": router_model,
+        "grader_model": grader_model,
+        "generator_model": generator_model,
+        "checker_model": checker_model,
+    }
+    command = _command(
+        "qa",
+        dataset=dataset.value,
+        data=data,
+        limit=limit,
+        seed=seed,
+        **models,
+        compare=compare,
+        max_drop=max_drop if compare else None,
+        json=as_json,
+    )
+    spent = [0.0]
+
+    def progress(done: int, total: int, row: dict) -> None:
+        spent[0] += row["seconds"]
+        if done == total or done % 25 == 0:
+            rate = spent[0] / done
+            err.print(
+                f"[dim]{done}/{total} questions, {rate:.2f} s each, "
+                f"~{rate * (total - done) / 60:.0f} min left[/dim]",
+                highlight=False,
+            )
+
+    try:
+        result = run_qa(
+            dataset.value,
+            data=data,
+            limit=limit,
+            seed=seed,
+            models=models,
+            cache_dir=cache_dir,
+            command=command,
+            progress=progress,
+        )
+    except (ModelConfigError, ValueError, KeyError, RuntimeError) as exc:
+        fail(str(exc))
+    if report:
+        paths = write_qa_report(result, out_dir)
+        result["report"] = {k: str(v) for k, v in paths.items()}
+    comparison = _comparison(old, result, max_drop) if old is not None else None
+    if as_json:
+        shown = {k: v for k, v in result.items() if k != "rows"}
+        if comparison:
+            shown["comparison"] = comparison
+        typer.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+    else:
+        _print_qa(result)
+        if report:
+            console.print(f"wrote {', '.join(result['report'].values())}", highlight=False)
+    if comparison:
+        _report_comparison(comparison, as_json)
+        if comparison["regressions"]:
+            raise typer.Exit(1)
+
+
+@eval_app.command("compare")
+def compare_results(
+    old: Annotated[Path, typer.Argument(help="The earlier qa-*.json.")],
+    new: Annotated[Path, typer.Argument(help="The newer qa-*.json.")],
+    max_drop: Annotated[
+        float,
+        typer.Option(
+            "--max-drop", min=0.0, help="Allowed drop of contains-gold, F1 and citation precision."
+        ),
+    ] = 0.02,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+) -> None:
+    """Compare two saved QA results side by side; exit 1 when a quality metric dropped."""
+    comparison = _comparison(_load_result(old), _load_result(new), max_drop)
+    if as_json:
+        typer.echo(json.dumps(comparison, indent=2))
+    _report_comparison(comparison, as_json)
+    if comparison["regressions"]:
+        raise typer.Exit(1)

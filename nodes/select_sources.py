@@ -40,6 +40,10 @@ def select_sources(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if len(web_tasks) > web_left:
         tasks = [t for t in tasks if t["source"] != "web"] + web_tasks[:web_left]
         reasons["web"] += f" (web budget allows {web_left} more searches)"
+        if not tasks and "vectorstore" in available:
+            chosen = [*chosen, "vectorstore"]
+            reasons["vectorstore"] = "web search budget spent: the knowledge base instead"
+            tasks = _tasks(state, ["vectorstore"])
     route = {
         **(state.get("route") or {}),
         "sources": chosen,

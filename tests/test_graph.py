@@ -292,3 +292,18 @@ def test_a_missing_knowledge_base_is_said_not_silent(tmp_path):
     )
     assert "knowledge base was not searched" in out["answer"]
     assert "agentic-rag ingest" in out["answer"]
+
+
+def test_a_spent_web_budget_falls_back_to_the_knowledge_base(banking_kb, web):
+    ctx = Context(data_dir=banking_kb, max_web_searches=0)
+    out = build_graph().invoke(
+        {
+            "messages": [
+                ("user", "What is the latest early closure fee for a Bronze savings account?")
+            ]
+        },
+        context=ctx,
+    )
+    assert out["route"]["sources"] == ["web", "vectorstore"]
+    assert "budget" in out["route"]["reasons"]["vectorstore"]
+    assert "$20" in out["answer"] and web.requests == []

@@ -1,0 +1,1 @@
+"""Baseline systems the benchmarks compare this graph against (not part of the product)."""
