@@ -9,6 +9,7 @@ from langgraph.runtime import Runtime
 
 from nodes.common import traced
 from nodes.local import grader as local_grader
+from nodes.local.remember import is_about_user
 from nodes.models import call_model, describe_error, get_chat_model, parse_json_object
 from prompts.documents import DATA_NOTICE, format_documents
 from prompts.grader import GRADER_SYSTEM, GRADER_USER
@@ -68,13 +69,17 @@ def grade_documents(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 
 PERSONAL_ONLY = {"memory"}
-"""Sources whose questions the web cannot answer: no CRAG fallback when only these ran."""
+"""Sources whose questions the web cannot answer: no CRAG fallback when only these ran, nor
+for questions about the user ("what is my account type?")."""
 
 
 def _fallback(state: State, ctx: Context, grade: str) -> dict[str, Any]:
     """Whether the CRAG web fallback runs; if it cannot, the note that says so."""
     sources = (state.get("route") or {}).get("sources") or []
-    if grade == "correct" or (sources and set(sources) <= PERSONAL_ONLY):
+    personal = (sources and set(sources) <= PERSONAL_ONLY) or is_about_user(
+        state.get("question", "")
+    )
+    if grade == "correct" or personal:
         return {"fallback": False}
     route = state.get("route") or {}
     reason = route.get("unavailable", {}).get("web")

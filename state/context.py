@@ -154,17 +154,17 @@ class Context:
     )
     user_id: str = _f("default", "User whose long-term memories are searched and written.")
     correct_threshold: float = _f(
-        0.74,
+        0.79,
         "Relevance score (0-1) at or above which a document counts as clearly relevant; "
         "any such document makes the retrieval Correct.",
     )
     incorrect_threshold: float = _f(
-        0.22,
+        0.21,
         "Relevance score (0-1) below which a document is irrelevant; all below makes the "
         "retrieval Incorrect, anything in between is Ambiguous.",
     )
     strip_threshold: float = _f(
-        0.19, "Knowledge strips scoring below this (0-1) are dropped by refine_knowledge."
+        0.27, "Knowledge strips scoring below this (0-1) are dropped by refine_knowledge."
     )
     max_rewrites: int = _f(2, "Budget: query rewrites after an answer judged not relevant.")
     max_generations: int = _f(2, "Budget: answer generations per turn (first one included).")

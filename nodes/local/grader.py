@@ -1,30 +1,56 @@
-"""Local relevance grader: a calibrated logistic score over dense and lexical features.
+"""Local relevance grader: a calibrated logistic score over sentence-level features.
 
 Plays the role of CRAG's retrieval evaluator (a small scoring model, not an LLM). The
 coefficients are fitted by ``bench/calibrate_grader.py`` on a training split of SQuAD v1.1
-dev articles (own paragraph vs the best BM25 distractor) and committed here.
+dev articles (own paragraph vs the best BM25 distractor, each graded together with the other
+documents hybrid retrieval returned for the question) and committed here.
+
+Features of a passage, for one question (see `FEATURES`):
+
+- ``sentence_coverage``: the best sentence's share of the question's content terms. Names and
+  numbers weigh double, and a term found in several of the passages graded together weighs
+  less (``1 - (df - 1) / n``): a term every candidate shares says little about which answers.
+- ``sentence_cosine``: the best MiniLM cosine between the question and the passage's
+  `TOP_SENTENCES` most covering sentences (only those are embedded: cheaper than the whole
+  passage, and the sentence that answers is what counts).
+- ``bigram_coverage``: share of the question's adjacent content-term pairs found in order.
+- ``log_length``: ``log(1 + words)``, words clipped to `LENGTH_RANGE`; long passages match
+  question terms by chance more often.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from nodes.local.text import content_words, split_sentences, stem
+from nodes.local.text import content_words, split_sentences, stem, tokenize
 from state.document import Doc
 
-FEATURES: tuple[str, ...] = ("cosine", "coverage", "sentence_coverage", "bigram_coverage")
+FEATURES: tuple[str, ...] = (
+    "sentence_coverage",
+    "sentence_cosine",
+    "bigram_coverage",
+    "log_length",
+)
 """Feature order of `features` and `COEFFICIENTS`."""
 
-COEFFICIENTS: tuple[float, ...] = (4.401, -0.028, 2.914, 1.415)
-INTERCEPT: float = -4.220
+COEFFICIENTS: tuple[float, ...] = (3.015, 6.603, 0.650, -1.064)
+INTERCEPT: float = -0.304
+
+TOP_SENTENCES = 3
+"""Sentences per passage that are embedded (the ones covering most question terms)."""
+LENGTH_RANGE = (50, 400)
+"""Word counts outside this range are clipped before ``log_length`` (the fitted range)."""
 
 _RAW_WORD = re.compile(r"[A-Za-z0-9]+(?:['’.,][A-Za-z0-9]+)*")
 
 Verdict = Literal["correct", "ambiguous", "incorrect"]
+Embed = Callable[[list[str]], np.ndarray]
 
 
 def _weighted_terms(text: str) -> dict[str, float]:
@@ -51,26 +77,27 @@ def _bigrams(terms: list[str]) -> set[tuple[str, str]]:
     return set(zip(terms, terms[1:], strict=False))
 
 
-def lexical_features(question: str, text: str) -> tuple[float, float, float]:
-    """Coverage, best-sentence coverage and bigram coverage of the question's terms in text.
+@dataclass
+class _Passage:
+    sentences: list[str]
+    sentence_terms: list[set[str]]
+    terms: list[str]
+    words: int
 
-    Args:
-        question: The question.
-        text: A passage (markdown is fine).
+    @classmethod
+    def of(cls, text: str) -> _Passage:
+        sentences = split_sentences(text) or ([text.strip()] if text.strip() else [])
+        stems = [stem(content_words(s)) for s in sentences]
+        return cls(
+            sentences, [set(s) for s in stems], [t for s in stems for t in s], len(tokenize(text))
+        )
 
-    Returns:
-        Three numbers in [0, 1].
-    """
-    weights = _weighted_terms(question)
-    doc_terms = stem(content_words(text))
-    coverage = _coverage(weights, set(doc_terms))
-    best = 0.0
-    for sentence in split_sentences(text) or [text]:
-        best = max(best, _coverage(weights, set(stem(content_words(sentence)))))
-    q_terms = stem(content_words(question))
-    q_bigrams = _bigrams(q_terms)
-    bigram = len(q_bigrams & _bigrams(doc_terms)) / len(q_bigrams) if q_bigrams else coverage
-    return coverage, best, bigram
+
+def _top_sentences(weights: dict[str, float], passage: _Passage) -> list[int]:
+    """Indices of the `TOP_SENTENCES` sentences covering most question weight (ties: first)."""
+    covered = [_coverage(weights, terms) for terms in passage.sentence_terms]
+    order = sorted(range(len(covered)), key=lambda i: (-covered[i], i))
+    return order[:TOP_SENTENCES]
 
 
 def features(
@@ -78,49 +105,72 @@ def features(
     texts: Sequence[str],
     question_vector: np.ndarray | None = None,
     text_vectors: np.ndarray | None = None,
+    *,
+    embed: Embed | None = None,
 ) -> np.ndarray:
     """The ``(len(texts), len(FEATURES))`` feature matrix for one question.
+
+    The texts are graded together: ``sentence_coverage`` down-weights question terms that
+    several of them share, so pass the documents retrieved for one question in one call.
 
     Args:
         question: The question.
         texts: Passages to score.
         question_vector: The question's unit embedding, if already computed.
-        text_vectors: Unit embeddings of ``texts`` (rows may be all-zero to mean "embed me").
+        text_vectors: Accepted for compatibility; whole-passage embeddings are not used.
+        embed: Embeds a list of texts into unit vectors (default: the local MiniLM embedder).
 
     Returns:
         One row per text, columns in `FEATURES` order.
     """
+    del text_vectors
     if not texts:
         return np.zeros((0, len(FEATURES)), dtype=np.float64)
-    cosines = _cosines(question, list(texts), question_vector, text_vectors)
-    rows = [(c, *lexical_features(question, t)) for c, t in zip(cosines, texts, strict=True)]
+    weights = _weighted_terms(question)
+    passages = [_Passage.of(t) for t in texts]
+    n = len(passages)
+    doc_terms = [set(p.terms) for p in passages]
+    shared = {t: sum(t in terms for terms in doc_terms) for t in weights}
+    rare = {t: w * (1.0 - (shared[t] - 1) / n if shared[t] else 1.0) for t, w in weights.items()}
+    picked = [_top_sentences(weights, p) for p in passages]
+    cosines = _sentence_cosines(question, passages, picked, question_vector, embed)
+    q_terms = stem(content_words(question))
+    q_bigrams = _bigrams(q_terms)
+    low, high = LENGTH_RANGE
+    rows = []
+    for passage, terms, cosine in zip(passages, doc_terms, cosines, strict=True):
+        best = max((_coverage(rare, s) for s in passage.sentence_terms), default=0.0)
+        if q_bigrams:
+            bigram = len(q_bigrams & _bigrams(passage.terms)) / len(q_bigrams)
+        else:
+            bigram = _coverage(weights, terms)
+        length = math.log1p(min(max(passage.words, low), high))
+        rows.append((best, cosine, bigram, length))
     return np.asarray(rows, dtype=np.float64)
 
 
-def _cosines(
+def _sentence_cosines(
     question: str,
-    texts: list[str],
+    passages: list[_Passage],
+    picked: list[list[int]],
     question_vector: np.ndarray | None,
-    text_vectors: np.ndarray | None,
-) -> np.ndarray:
-    from tools.embedder import get_embedder
+    embed: Embed | None,
+) -> list[float]:
+    """Best question-sentence cosine of each passage over its picked sentences (one batch)."""
+    if embed is None:
+        from tools.embedder import get_embedder
 
-    vectors = (
-        np.zeros((len(texts), 384), np.float32)
-        if text_vectors is None
-        else np.array(text_vectors, np.float32)
-    )
-    missing = [i for i in range(len(texts)) if not np.any(vectors[i])]
-    to_embed = [texts[i] for i in missing]
-    if question_vector is None:
-        to_embed.append(question)
-    if to_embed:
-        embedded = get_embedder().embed(to_embed)
-        for row, i in enumerate(missing):
-            vectors[i] = embedded[row]
-        if question_vector is None:
-            question_vector = embedded[-1]
-    return vectors @ np.asarray(question_vector, np.float32)
+        embed = get_embedder().embed
+    sentences = [p.sentences[i] for p, idx in zip(passages, picked, strict=True) for i in idx]
+    to_embed = sentences + ([question] if question_vector is None else [])
+    vectors = np.asarray(embed(to_embed), np.float32) if to_embed else np.zeros((0, 384))
+    q_vector = vectors[-1] if question_vector is None else np.asarray(question_vector, np.float32)
+    sims = vectors[: len(sentences)] @ q_vector
+    out, at = [], 0
+    for idx in picked:
+        out.append(float(sims[at : at + len(idx)].max()) if idx else 0.0)
+        at += len(idx)
+    return out
 
 
 def logistic(matrix: np.ndarray) -> np.ndarray:
@@ -132,26 +182,19 @@ def logistic(matrix: np.ndarray) -> np.ndarray:
 def score_texts(
     question: str, texts: Sequence[str], vectors: np.ndarray | None = None
 ) -> list[float]:
-    """Relevance in [0, 1] of each passage to the question (embeds what it needs, in one batch)."""
+    """Relevance in [0, 1] of each passage to the question, graded together (one embed batch).
+
+    ``vectors`` (whole-passage embeddings) is accepted for compatibility and not used.
+    """
     return [float(s) for s in logistic(features(question, texts, text_vectors=vectors))]
-
-
-def _doc_vector(doc: Doc) -> np.ndarray | None:
-    dense = doc.get("metadata", {}).get("dense")
-    if dense is None or isinstance(dense, (int, float)):
-        return None
-    vector = np.asarray(dense, dtype=np.float32).ravel()
-    if vector.shape != (384,):
-        return None
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm > 0 else None
 
 
 def score_documents(question: str, docs: list[Doc]) -> list[float]:
     """Relevance in [0, 1] of each document to the question.
 
-    Uses ``doc["metadata"]["dense"]`` as the document's embedding when it is a 384-d vector
-    (the vector store's own MiniLM embedding); otherwise the content is embedded here.
+    Pass all documents retrieved for one question together: a question term that several of
+    them share weighs less. Only the few sentences of each document that cover the question
+    best are embedded (the embedder caches them for refinement and extractive answers).
 
     Args:
         question: The (sub-)question the documents should answer.
@@ -162,13 +205,7 @@ def score_documents(question: str, docs: list[Doc]) -> list[float]:
     """
     if not docs:
         return []
-    vectors = np.zeros((len(docs), 384), dtype=np.float32)
-    for i, doc in enumerate(docs):
-        vector = _doc_vector(doc)
-        if vector is not None:
-            vectors[i] = vector
-    texts = [doc["content"] for doc in docs]
-    return score_texts(question, texts, vectors)
+    return score_texts(question, [doc["content"] for doc in docs])
 
 
 def classify(scores: list[float], correct_threshold: float, incorrect_threshold: float) -> Verdict:
