@@ -433,7 +433,8 @@ def reading(modes: list[Mode]) -> list[str]:
         "is sent right after the previous one ends, in step with the poll). The sequential "
         "throughput, and so the speed-up ratio, mostly measure this polling of the "
         "in-memory dev runtime, not the graph.",
-        f"* **Concurrent turns are CPU-bound on one core**: the server uses "
+        f"* **Concurrent turns{' are CPU-bound on one core' if conc_cpu[1] > 0.85 else ''}"
+        "**: the server uses "
         f"{conc_cpu[0]:.3f} s of CPU per turn ({seq_cpu[0]:.3f} s sequentially) and is busy "
         f"{conc_cpu[1]:.2f} of {os.cpu_count()} cores, i.e. at most about "
         f"{1 / conc_cpu[0]:.1f} turns/s per core ({conc['throughput']:.2f} measured). All "
