@@ -218,7 +218,9 @@ def _when(stamp: Any) -> datetime:
     return stamp if isinstance(stamp, datetime) else datetime.fromisoformat(str(stamp))
 
 
-async def check_thread(client: Any, thread_id: str, questions: list[str], turns: list[Turn]):
+async def check_thread(
+    client: Any, thread_id: str, questions: list[str], turns: list[Turn]
+) -> list[str]:
     """Fill each turn's run status; return the thread's leakage findings."""
     problems = []
     created: dict[str, datetime] = {}
