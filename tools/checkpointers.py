@@ -35,14 +35,14 @@ from pathlib import Path
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from tools.persistence import describe_target, one_line, parse_spec, pg_params
+
 CHECKPOINTER_ENV = "AGENTIC_RAG_CHECKPOINTER"
 DEFAULT_FILE = "checkpoints.sqlite"
 SPEC_FORMS = (
     f"'sqlite' (default: <data_dir>/{DEFAULT_FILE}), 'sqlite:PATH', 'memory', "
     "or 'postgresql://USER:PASSWORD@HOST:PORT/DB'"
 )
-CONNECT_TIMEOUT = 10
-_PG_SCHEMES = ("postgres://", "postgresql://")
 _PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
 _PG_EXTRA = "a postgres checkpointer needs: pip install 'agentic-rag[postgres]'"
 
@@ -72,21 +72,7 @@ def parse_checkpointer_spec(spec: str | None, data_dir: str) -> tuple[str, str]:
     """
     if spec is None:
         spec = os.environ.get(CHECKPOINTER_ENV, "")
-    text = spec.strip()
-    lowered = text.lower()
-    if lowered in ("", "sqlite"):
-        return "sqlite", str(Path(data_dir).expanduser() / DEFAULT_FILE)
-    if lowered == "memory":
-        return "memory", ""
-    if lowered.startswith("sqlite:"):
-        path = text[len("sqlite:") :].strip()
-        if path:
-            return "sqlite", path if path == ":memory:" else str(Path(path).expanduser())
-    elif lowered.startswith(_PG_SCHEMES):
-        return "postgres", text
-    # a URL may hold a password: name its scheme only
-    shown = f"(a {text.split('://')[0][:20]}:// URL)" if "://" in text else repr(text)
-    raise ValueError(f"invalid checkpointer spec {shown}: use {SPEC_FORMS}")
+    return parse_spec(spec, DEFAULT_FILE, data_dir, "checkpointer", SPEC_FORMS)
 
 
 def describe_checkpointer(spec: str | None, data_dir: str) -> str:
@@ -99,15 +85,13 @@ def describe_checkpointer(spec: str | None, data_dir: str) -> str:
         'sqlite:/data/checkpoints.sqlite'
     """
     kind, target = parse_checkpointer_spec(spec, data_dir)
-    if kind != "postgres":
-        return f"sqlite:{target}" if kind == "sqlite" else kind
-    try:
-        params = _pg_params(target)
-    except (ValueError, CheckpointerError):
-        return "postgresql://?"
-    user = f"{params['user']}@" if params.get("user") else ""
-    port = f":{params['port']}" if params.get("port") else ""
-    return f"postgresql://{user}{params.get('host', '')}{port}/{params.get('dbname', '')}"
+    params = None
+    if kind == "postgres":
+        try:
+            params = _pg_params(target)
+        except (ValueError, CheckpointerError):
+            params = None
+    return describe_target(kind, target, params)
 
 
 @contextmanager
@@ -186,7 +170,7 @@ async def aopen_checkpointer(spec: str | None, data_dir: str) -> AsyncIterator[B
 
 
 def _sqlite_failure(path: str, exc: BaseException) -> CheckpointerError:
-    return CheckpointerError(f"cannot open checkpointer sqlite:{path}: {_one_line(exc)}")
+    return CheckpointerError(f"cannot open checkpointer sqlite:{path}: {one_line(exc)}")
 
 
 def _make_parent(path: str) -> None:
@@ -236,22 +220,13 @@ async def _aopen_sqlite(path: str) -> AsyncIterator[BaseCheckpointSaver]:
 
 def _pg_params(url: str) -> dict[str, str]:
     try:
-        from psycopg import Error
-        from psycopg.conninfo import conninfo_to_dict
+        return pg_params(url, "checkpointer", SPEC_FORMS)
     except ImportError:
         raise CheckpointerError(_PG_EXTRA) from None
-    try:
-        params = {k: str(v) for k, v in conninfo_to_dict(url).items() if v is not None}
-    except Error:  # its message repeats the URL, password included
-        raise ValueError(
-            f"invalid postgres URL in the checkpointer spec: use {SPEC_FORMS}"
-        ) from None
-    params.setdefault("connect_timeout", str(CONNECT_TIMEOUT))
-    return params
 
 
 def _pg_failure(url: str, params: dict[str, str], exc: BaseException) -> CheckpointerError:
-    reason = _one_line(exc, secret=params.get("password", ""))
+    reason = one_line(exc, secret=params.get("password", ""))
     name = describe_checkpointer(url, "")
     return CheckpointerError(f"cannot open postgres checkpointer {name}: {reason}")
 
@@ -292,8 +267,3 @@ async def _aopen_postgres(url: str) -> AsyncIterator[BaseCheckpointSaver]:
         except Error as exc:
             raise _pg_failure(url, params, exc) from None
         yield saver
-
-
-def _one_line(exc: BaseException, secret: str = "") -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text.replace(secret, "***") if secret else text

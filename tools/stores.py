@@ -35,13 +35,14 @@ from typing import Any
 
 from langgraph.store.base import BaseStore
 
+from tools.persistence import describe_target, one_line, parse_spec, pg_params
+
 STORE_ENV = "AGENTIC_RAG_STORE"
 SPEC_FORMS = (
     "'sqlite' (default: <data_dir>/memory.sqlite), 'sqlite:PATH', 'memory', "
     "or 'postgresql://USER:PASSWORD@HOST:PORT/DB'"
 )
 SQLITE_MODULES = ("sqlite3", "pysqlite3.dbapi2")
-_PG_SCHEMES = ("postgres://", "postgresql://")
 
 
 class StoreError(RuntimeError):
@@ -66,20 +67,7 @@ def parse_store_spec(spec: str | None, data_dir: str) -> tuple[str, str]:
     """
     if spec is None:
         spec = os.environ.get(STORE_ENV, "")
-    text = spec.strip()
-    lowered = text.lower()
-    if lowered in ("", "sqlite"):
-        return "sqlite", str(Path(data_dir).expanduser() / "memory.sqlite")
-    if lowered == "memory":
-        return "memory", ""
-    if lowered.startswith("sqlite:"):
-        path = text[len("sqlite:") :].strip()
-        if path:
-            return "sqlite", path if path == ":memory:" else str(Path(path).expanduser())
-    elif lowered.startswith(_PG_SCHEMES):
-        return "postgres", text
-    shown = "a postgres URL" if "://" in text else repr(text)
-    raise ValueError(f"invalid store spec {shown}: use {SPEC_FORMS}")
+    return parse_spec(spec, "memory.sqlite", data_dir, "store", SPEC_FORMS)
 
 
 def describe_store(spec: str | None, data_dir: str) -> str:
@@ -90,15 +78,13 @@ def describe_store(spec: str | None, data_dir: str) -> str:
         'postgresql://bob@db.internal:5432/app'
     """
     kind, target = parse_store_spec(spec, data_dir)
-    if kind != "postgres":
-        return f"sqlite:{target}" if kind == "sqlite" else kind
-    try:
-        params = _pg_params(target)
-    except (ValueError, ImportError):
-        return "postgresql://?"
-    user = f"{params['user']}@" if params.get("user") else ""
-    port = f":{params['port']}" if params.get("port") else ""
-    return f"postgresql://{user}{params.get('host', '')}{port}/{params.get('dbname', '')}"
+    params = None
+    if kind == "postgres":
+        try:
+            params = pg_params(target, "store", SPEC_FORMS)
+        except (ValueError, ImportError):
+            params = None
+    return describe_target(kind, target, params)
 
 
 @functools.cache
@@ -183,21 +169,11 @@ def _open_sqlite(path: str, index: dict[str, Any]) -> Iterator[BaseStore]:
     except (OSError, module.Error) as exc:
         if conn is not None:
             conn.close()
-        raise StoreError(f"cannot open memory store {path}: {_one_line(exc)}") from None
+        raise StoreError(f"cannot open memory store {path}: {one_line(exc)}") from None
     try:
         yield store
     finally:
         conn.close()
-
-
-def _pg_params(url: str) -> dict[str, str]:
-    from psycopg import Error
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        return {k: str(v) for k, v in conninfo_to_dict(url).items() if v is not None}
-    except Error:  # its message repeats the URL, password included
-        raise ValueError(f"invalid postgres URL in the store spec: use {SPEC_FORMS}") from None
 
 
 @contextmanager
@@ -208,8 +184,7 @@ def _open_postgres(url: str, index: dict[str, Any]) -> Iterator[BaseStore]:
         from psycopg.conninfo import make_conninfo
     except ImportError:
         raise StoreError("a postgres store needs: pip install 'agentic-rag[postgres]'") from None
-    params = _pg_params(url)
-    params.setdefault("connect_timeout", "10")
+    params = pg_params(url, "store", SPEC_FORMS)
     name = describe_store(url, "")
     with ExitStack() as stack:
         try:
@@ -218,11 +193,6 @@ def _open_postgres(url: str, index: dict[str, Any]) -> Iterator[BaseStore]:
             )
             store.setup()
         except Error as exc:
-            reason = _one_line(exc, secret=params.get("password", ""))
+            reason = one_line(exc, secret=params.get("password", ""))
             raise StoreError(f"cannot open postgres store {name}: {reason}") from None
         yield store
-
-
-def _one_line(exc: BaseException, secret: str = "") -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text.replace(secret, "***") if secret else text
