@@ -10,14 +10,10 @@ import typer
 from rich.table import Table
 
 from cli.console import console, fail
+from cli.options import DataDir
 from state.context import DEFAULT_DATA_DIR
 
 kb_app = typer.Typer(no_args_is_help=True, help="List and delete knowledge bases.")
-
-DataDir = Annotated[
-    str,
-    typer.Option("--data-dir", envvar="AGENTIC_RAG_DATA_DIR", help="Index and thread storage."),
-]
 
 
 def _rows(data_dir: str) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from cli.console import console, err, fail
 from cli.eval import eval_app
 from cli.kb import kb_app
 from cli.memory import memory_app
+from cli.options import DataDir, Store
 from cli.render import print_interrupt, print_sources, public_result
 from cli.serve import serve
 from cli.threads import threads_app
@@ -29,23 +30,10 @@ app.add_typer(memory_app, name="memory")
 app.add_typer(threads_app, name="threads")
 app.command(help="Serve the graph with `langgraph dev` (LangGraph Studio and the SDK).")(serve)
 
-DataDir = Annotated[
-    str,
-    typer.Option("--data-dir", envvar="AGENTIC_RAG_DATA_DIR", help="Index and thread storage."),
-]
 Kb = Annotated[str, typer.Option("--kb", help="Knowledge base name.")]
 User = Annotated[
     str | None,
     typer.Option("--user", envvar="AGENTIC_RAG_USER_ID", help="User whose memories are used."),
-]
-Store = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        envvar="AGENTIC_RAG_STORE",
-        help="Long-term memory store: sqlite (default, under --data-dir), sqlite:PATH, memory "
-        "or postgres://...",
-    ),
 ]
 Arxiv = Annotated[
     bool | None, typer.Option("--arxiv/--no-arxiv", help="Allow arXiv search (default: off).")

@@ -19,25 +19,13 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.console import console, fail
+from cli.options import DataDir, Store
 from state.context import DEFAULT_DATA_DIR
 
 memory_app = typer.Typer(
     no_args_is_help=True, help="List, add and delete what the assistant remembers about a user."
 )
 
-DataDir = Annotated[
-    str,
-    typer.Option("--data-dir", envvar="AGENTIC_RAG_DATA_DIR", help="Index and thread storage."),
-]
-Store = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        envvar="AGENTIC_RAG_STORE",
-        help="Long-term memory store: sqlite (default, under --data-dir), sqlite:PATH, memory "
-        "or postgres://...",
-    ),
-]
 User = Annotated[str, typer.Option("--user", envvar="AGENTIC_RAG_USER_ID", help="Whose memories.")]
 
 

@@ -25,16 +25,13 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.console import console, fail
+from cli.options import DataDir
 from state.context import DEFAULT_DATA_DIR
 
 threads_app = typer.Typer(
     no_args_is_help=True, help="List, show, delete and prune conversation threads."
 )
 
-DataDir = Annotated[
-    str,
-    typer.Option("--data-dir", envvar="AGENTIC_RAG_DATA_DIR", help="Index and thread storage."),
-]
 Checkpointer = Annotated[
     str | None,
     typer.Option(
