@@ -7,7 +7,8 @@ noise of a shared machine hits both alike.
 
 This graph runs its happy path (single retrieval, Correct, answer, no check) with:
 
-- instant fake chat models for the router, grader and generator (`bench.llm_calls.RuleChatModel`:
+- instant fake chat models for the router (consulted on every question:
+  ``router_skip_plain=False``), grader and generator (`bench.llm_calls.RuleChatModel`:
   a plan over the knowledge base, every document scored 0.9, the first line of document 1
   cited), so the local scoring engine is not in the path of those roles;
 - an instant retriever returning, for each question, copies of the 4 chunks the real index
@@ -229,6 +230,7 @@ def instant_setup(docs: dict[str, list[Doc]]) -> Iterator[tuple[Context, dict[st
         ctx = Context(
             top_k=K,
             router_model=names["router"],
+            router_skip_plain=False,
             grader_model=names["grader"],
             generator_model=names["generator"],
             checker_model="off",

@@ -10,6 +10,7 @@ from nodes.common import traced
 from nodes.local import refine as local_refine
 from state.context import Context, get_context
 from state.document import Doc
+from state.reducers import RESET
 from state.schema import State
 
 MAX_STRIPS = 8
@@ -19,6 +20,9 @@ MAX_STRIPS = 8
 def refine_knowledge(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Split kept documents into strips, drop irrelevant ones, keep order; the result is the
     numbered context the answer cites.
+
+    The documents are then cleared: the strips carry what the answer needs and ``grades``
+    records what was retrieved, so later checkpoints do not store every document again.
     """
     ctx = get_context(runtime)
     docs: list[Doc] = state.get("documents") or []
@@ -31,4 +35,4 @@ def refine_knowledge(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         strips += local_refine.refine(state.get("question", ""), others, ctx.strip_threshold)
     else:
         strips = local_refine.refine(state.get("question", ""), docs, ctx.strip_threshold)
-    return {"context_docs": strips[:MAX_STRIPS]}
+    return {"context_docs": strips[:MAX_STRIPS], "documents": [RESET]}

@@ -33,7 +33,11 @@ def rewrite_query(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Start or restart a turn: keep the question, write the search query, maybe a plan.
 
     On a new turn every per-turn field is reset. When called again because an answer was
-    judged not relevant, the rewrite budget is charged and retrieval starts over.
+    judged not relevant, the rewrite budget is charged and retrieval starts over. A plain new
+    question is planned by the offline rules even when a router model is set
+    (``Context.router_skip_plain``): the model would plan it the same way. The router
+    model sees only what the user wrote (never the assistant's answers, which quote
+    retrieved text), so documents cannot steer queries, sources or memory writes.
     """
     ctx = get_context(runtime)
     messages = state.get("messages", [])
@@ -71,6 +75,8 @@ def rewrite_query(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     previous_query = None if new_turn else state.get("query")
 
     model = get_chat_model(ctx.router_model, ctx)
+    if new_turn and ctx.router_skip_plain and not clarified and local_router.is_plain(messages):
+        model = None
     if model is not None and question:
         try:
             plan, usage = _plan_with_model(model, question, history, previous_query, ctx, runtime)
@@ -107,8 +113,9 @@ def _plan_with_model(
         sources=", ".join(available) or "vectorstore",
         source_help="; ".join(SOURCE_HELP[s] for s in available) or SOURCE_HELP["vectorstore"],
     )
-    convo = "\n".join(f"{m.type}: {text_of(m)[:1000]}" for m in history[-6:])
-    user = f"Conversation so far:\n{convo or '(none)'}\n\nLatest message: {question}"
+    said = [text_of(m)[:1000] for m in history if isinstance(m, HumanMessage)][-4:]
+    convo = "\n".join(f"- {text}" for text in said)
+    user = f"The user's earlier messages:\n{convo or '(none)'}\n\nLatest message: {question}"
     if previous_query:
         user += "\n\n" + REWRITE_FEEDBACK.format(query=previous_query)
     reply, usage = call_model(model, [SystemMessage(system), HumanMessage(user)], role="router")

@@ -53,6 +53,13 @@ class Context:
         "OPENAI_API_KEY is set, else 'local'), 'local' (offline rules), or 'provider:model' "
         "as accepted by langchain's init_chat_model.",
     )
+    router_skip_plain: bool = _f(
+        True,
+        "Skip the router model for plain questions: a standalone question with one "
+        "information need and no follow-up, comparison, memory, research, web-site or "
+        "recent-events cue, which the offline rules send to the knowledge base as the model "
+        "would. Saves one LLM call per such question; False sends every message to the model.",
+    )
     grader_model: str = _f(
         "auto",
         "Model that grades retrieved documents in ONE batched call: 'auto', 'local' "

@@ -23,7 +23,7 @@ def scripted(**roles: list[Any]) -> Iterator[dict[str, str]]:
     """Register one scripted model per role; yields the Context fields selecting them.
 
     Example: ``with scripted(router=[{...}], generator=["Answer [1]."]) as models:``
-    then ``Context(**models)``.
+    then ``Context(**models)``. Scripting a router also turns off ``router_skip_plain``.
     """
     names = {}
     try:
@@ -31,6 +31,8 @@ def scripted(**roles: list[Any]) -> Iterator[dict[str, str]]:
             name = f"scripted:{role}"
             register_chat_model(name, GenericFakeChatModel(messages=iter(map(reply, replies))))
             names[f"{role}_model"] = name
+        if "router" in roles:  # a scripted router is there to be consulted, even when plain
+            names["router_skip_plain"] = False
         yield names
     finally:
         for name in names.values():

@@ -156,10 +156,11 @@ def test_ambiguous_with_web_adds_web_documents(banking_kb, web):
     with scripted(router=[plan(FEE_Q)], grader=[scores(0.5, 0.5, 0.5, 0.5)]) as m:
         app = build_graph(checkpointer=InMemorySaver())
         out = ask(FEE_Q, Context(data_dir=banking_kb, **m), app=app)
-        values = app.get_state({"configurable": {"thread_id": "t1"}}).values
+        history = app.get_state_history({"configurable": {"thread_id": "t1"}})
+        refined = next(s for s in history if s.next == ("refine_knowledge",))
     assert out["grade"] == "ambiguous"
     assert "web_fallback" in out["trace"]
-    sources = {d["source"] for d in values["documents"]}
+    sources = {d["source"] for d in refined.values["documents"]}
     assert "vectorstore" in sources
     assert len(web.requests) == 1
 

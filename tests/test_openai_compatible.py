@@ -51,7 +51,7 @@ def openai_ctx(banking_kb, monkeypatch):
 
 def test_openai_compatible_endpoint_drives_every_llm_role(openai_ctx):
     with fake_server({"/v1/chat/completions": openai_script(REPLIES)}) as server:
-        ctx = openai_ctx(server.url)
+        ctx = openai_ctx(server.url, router_skip_plain=False)
         out = build_graph(checkpointer=InMemorySaver()).invoke(
             {"messages": [("user", FEE_Q)]}, {"configurable": {"thread_id": "o"}}, context=ctx
         )
@@ -61,6 +61,20 @@ def test_openai_compatible_endpoint_drives_every_llm_role(openai_ctx):
     assert out["answer"].startswith(ANSWER)
     grader_prompt = server.requests[1].json()["messages"][1]["content"]
     assert grader_prompt.count("<document id=") == 4
+
+
+def test_plain_questions_skip_the_router_and_follow_ups_do_not(openai_ctx):
+    app = build_graph(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "p"}}
+    with fake_server({"/v1/chat/completions": openai_script(REPLIES)}) as server:
+        ctx = openai_ctx(server.url)
+        first = app.invoke({"messages": [("user", FEE_Q)]}, config, context=ctx)
+        plain = [role_of(r) for r in server.requests]
+        app.invoke({"messages": [("user", "And what about its monthly fee?")]}, config, context=ctx)
+        follow_up = [role_of(r) for r in server.requests][len(plain) :]
+    assert plain == ["grader", "generator"] and first["usage"]["llm_calls"] == 2
+    assert first["answer"].startswith(ANSWER)
+    assert follow_up[0] == "router"
 
 
 def test_streaming_through_the_real_client_yields_answer_tokens_only(openai_ctx):
@@ -85,7 +99,7 @@ def test_a_failing_endpoint_falls_back_to_the_local_engine(openai_ctx):
         out = build_graph(checkpointer=InMemorySaver()).invoke(
             {"messages": [("user", FEE_Q)]},
             {"configurable": {"thread_id": "f"}},
-            context=openai_ctx(server.url),
+            context=openai_ctx(server.url, router_skip_plain=False),
         )
     roles = ("router model failed", "grader model failed", "generator model failed")
     assert all(any(e.startswith(r) for e in out["errors"]) for r in roles)

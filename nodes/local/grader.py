@@ -28,7 +28,7 @@ from typing import Literal
 
 import numpy as np
 
-from nodes.local.text import content_words, split_sentences, stem, tokenize
+from nodes.local.text import content_words, count_words, split_sentences, stem
 from state.document import Doc
 
 FEATURES: tuple[str, ...] = (
@@ -85,11 +85,13 @@ class _Passage:
     words: int
 
     @classmethod
-    def of(cls, text: str) -> _Passage:
-        sentences = split_sentences(text) or ([text.strip()] if text.strip() else [])
+    def of(cls, text: str, sentences: list[str] | None = None) -> _Passage:
+        if sentences is None:
+            sentences = split_sentences(text)
+        sentences = sentences or ([text.strip()] if text.strip() else [])
         stems = [stem(content_words(s)) for s in sentences]
         return cls(
-            sentences, [set(s) for s in stems], [t for s in stems for t in s], len(tokenize(text))
+            sentences, [set(s) for s in stems], [t for s in stems for t in s], count_words(text)
         )
 
 
@@ -107,6 +109,7 @@ def features(
     text_vectors: np.ndarray | None = None,
     *,
     embed: Embed | None = None,
+    sentences: Sequence[list[str]] | None = None,
 ) -> np.ndarray:
     """The ``(len(texts), len(FEATURES))`` feature matrix for one question.
 
@@ -119,6 +122,7 @@ def features(
         question_vector: The question's unit embedding, if already computed.
         text_vectors: Accepted for compatibility; whole-passage embeddings are not used.
         embed: Embeds a list of texts into unit vectors (default: the local MiniLM embedder).
+        sentences: Each text's sentences, when the caller has already split them.
 
     Returns:
         One row per text, columns in `FEATURES` order.
@@ -127,7 +131,8 @@ def features(
     if not texts:
         return np.zeros((0, len(FEATURES)), dtype=np.float64)
     weights = _weighted_terms(question)
-    passages = [_Passage.of(t) for t in texts]
+    split = sentences if sentences is not None else [None] * len(texts)
+    passages = [_Passage.of(t, s) for t, s in zip(texts, split, strict=True)]
     n = len(passages)
     doc_terms = [set(p.terms) for p in passages]
     shared = {t: sum(t in terms for terms in doc_terms) for t in weights}
@@ -180,13 +185,19 @@ def logistic(matrix: np.ndarray) -> np.ndarray:
 
 
 def score_texts(
-    question: str, texts: Sequence[str], vectors: np.ndarray | None = None
+    question: str,
+    texts: Sequence[str],
+    vectors: np.ndarray | None = None,
+    *,
+    sentences: Sequence[list[str]] | None = None,
 ) -> list[float]:
     """Relevance in [0, 1] of each passage to the question, graded together (one embed batch).
 
-    ``vectors`` (whole-passage embeddings) is accepted for compatibility and not used.
+    ``vectors`` (whole-passage embeddings) is accepted for compatibility and not used;
+    ``sentences`` are the passages' sentences when already split (see `features`).
     """
-    return [float(s) for s in logistic(features(question, texts, text_vectors=vectors))]
+    matrix = features(question, texts, text_vectors=vectors, sentences=sentences)
+    return [float(s) for s in logistic(matrix)]
 
 
 def score_documents(question: str, docs: list[Doc]) -> list[float]:

@@ -21,15 +21,25 @@ def split_strips(text: str, max_sentences: int = 3) -> list[str]:
         >>> split_strips("A one. B two. C three. D four.", max_sentences=2)
         ['A one. B two.', 'C three. D four.']
     """
+    return [" ".join(group) for group in _strip_sentences(text, max_sentences)]
+
+
+def _strip_sentences(text: str, max_sentences: int = 3) -> list[list[str]]:
+    """The sentences of each strip of ``split_strips(text, max_sentences)``."""
     sentences = split_sentences(text)
     if not sentences:
-        return [text.strip()] if text.strip() else []
+        return [[text.strip()]] if text.strip() else []
     size = max(1, max_sentences)
-    return [" ".join(sentences[i : i + size]) for i in range(0, len(sentences), size)]
+    return [sentences[i : i + size] for i in range(0, len(sentences), size)]
 
 
-def _without_vector(doc: Doc) -> dict:
-    return {k: v for k, v in doc["metadata"].items() if k != "dense"}
+KEPT_METADATA = ("path", "section", "page", "url", "published", "tenant", "relevance")
+"""Parent metadata a strip keeps (the rest is ingest bookkeeping, which would only make every
+later checkpoint larger)."""
+
+
+def _strip_metadata(doc: Doc) -> dict:
+    return {k: doc["metadata"][k] for k in KEPT_METADATA if k in doc["metadata"]}
 
 
 def refine(question: str, docs: list[Doc], threshold: float) -> list[Doc]:
@@ -48,12 +58,15 @@ def refine(question: str, docs: list[Doc], threshold: float) -> list[Doc]:
         One `Doc` per kept strip, carrying the parent's source, title and location, an id
         ``<parent id>#s<n>`` and ``metadata["strip_score"]`` / ``metadata["parent_id"]``.
     """
-    strips = [(doc, n, s) for doc in docs for n, s in enumerate(split_strips(doc["content"]))]
+    strips = [
+        (doc, n, group) for doc in docs for n, group in enumerate(_strip_sentences(doc["content"]))
+    ]
     if not strips:
         return []
-    scores = score_texts(question, [strip for _, _, strip in strips])
+    texts = [" ".join(group) for _, _, group in strips]
+    scores = score_texts(question, texts, sentences=[group for _, _, group in strips])
     kept: list[Doc] = []
-    for (doc, n, strip), score in zip(strips, scores, strict=True):
+    for (doc, n, _), strip, score in zip(strips, texts, scores, strict=True):
         if score < threshold:
             continue
         kept.append(
@@ -65,7 +78,7 @@ def refine(question: str, docs: list[Doc], threshold: float) -> list[Doc]:
                 location=doc["location"],
                 score=doc["score"],
                 query=doc["query"],
-                metadata={**_without_vector(doc), "strip_score": score, "parent_id": doc["id"]},
+                metadata={**_strip_metadata(doc), "strip_score": score, "parent_id": doc["id"]},
             )
         )
     return kept

@@ -324,6 +324,39 @@ def converse(question: str, history: list[BaseMessage], remembered: list[str] | 
     return "Hello! What would you like to know? I answer from the knowledge base, with citations."
 
 
+def is_plain(messages: list[BaseMessage]) -> bool:
+    """Whether the rules route the latest message as well as a router model would.
+
+    A plain message is a standalone question with one information need for the knowledge
+    base: not a follow-up, small talk, a statement to remember, a compound question, a long
+    message, or a question that names recent events, a web site, research papers or the
+    user. Its query is the question itself, so a model adds nothing but a call.
+
+    Example:
+        >>> from langchain_core.messages import HumanMessage as H, AIMessage as A
+        >>> is_plain([H("How much is the Bronze account's monthly fee?")])
+        True
+        >>> is_plain([H("What is the latest news on interest rates?")])
+        False
+        >>> is_plain([H("What does a Blue account cost?"), A("$5."), H("And its limits?")])
+        False
+    """
+    turns = _human_turns(messages)
+    if not turns:
+        return False
+    question = strip_chitchat(turns[-1])
+    if is_long(question) or (len(turns) >= 2 and _needs_context(question)):
+        return False
+    decision, _, _ = decide(question, question, [])
+    cues = (_ARXIV_ID, _URL, _RESEARCH, _PERSONAL, _PERSONAL_DOMAIN, _RECENT)
+    return (
+        decision == "single"
+        and not split_statements(question)[0]
+        and not is_about_user(question)
+        and not any(cue.search(question) for cue in cues)
+    )
+
+
 def clarifying_question(question: str, history: list[BaseMessage]) -> str | None:
     """The one question to ask when a message cannot be retrieved for, else None.
 
