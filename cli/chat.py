@@ -21,16 +21,17 @@ from typing import Any
 from langgraph.types import Command
 from rich.markup import escape
 
+from cli.checks import MAX_QUESTION, is_utf8
 from cli.console import console, err
 from cli.render import AnswerStream, print_interrupt, print_sources, print_threads, public_result
 from state.context import Context
+from tools.base import one_line
 
 try:  # line editing and history for input(), where available
     import readline
 except ImportError:  # pragma: no cover - Windows
     readline = None
 
-MAX_QUESTION = 20_000
 RECENT_THREADS = 10
 THREAD_SCAN_LIMIT = 5_000
 COMMANDS = {
@@ -48,6 +49,7 @@ KEYS = {
     "or a JSON value; Ctrl-C cancels the question",
 }
 _ANSI = re.compile(r"(\x1b\[[0-9;]*m)")
+_NOT_UTF8 = "[red]error:[/red] that line is not valid UTF-8 text: check the terminal's encoding"
 
 
 def run_chat(app_graph: Any, ctx: Context, thread_id: str) -> None:
@@ -162,6 +164,9 @@ class ChatSession:
             except EOFError:
                 console.print()
                 break
+            except UnicodeDecodeError:
+                err.print(_NOT_UTF8, highlight=False)
+                continue
             except KeyboardInterrupt:
                 if interrupted:
                     console.print()
@@ -184,6 +189,9 @@ class ChatSession:
 
     def _handle(self, line: str) -> bool:
         """Answer a question or run a /command; False means leave."""
+        if not is_utf8(line):
+            err.print(_NOT_UTF8, highlight=False)
+            return True
         line = "".join(ch for ch in line if ch.isprintable() or ch == "\t").strip()
         if line.startswith("/"):
             try:
@@ -341,11 +349,17 @@ class ChatSession:
 
     def _prompt_line(self, prompt: str) -> str:
         """A line typed at a prompt of the assistant; Ctrl-C or Ctrl-D cancel the question."""
-        try:
-            return self._read(prompt).strip()
-        except (KeyboardInterrupt, EOFError) as exc:
-            console.print()
-            raise _Cancelled from exc
+        while True:
+            try:
+                line: str | None = self._read(prompt).strip()
+            except UnicodeDecodeError:
+                line = None
+            except (KeyboardInterrupt, EOFError) as exc:
+                console.print()
+                raise _Cancelled from exc
+            if line is not None and is_utf8(line):
+                return line
+            err.print(_NOT_UTF8, highlight=False)
 
     def _edit_line(self, prompt: str, current: str) -> str:
         """``current`` offered for editing (readline), empty input keeping it."""
@@ -501,5 +515,5 @@ def _local_time(timestamp: Any) -> str:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    text = one_line(exc, 300)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -7,11 +7,14 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 
+from tools.redact import redact
+
 console = Console()
 err = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    """Print ``error: message`` to stderr and exit with ``code`` (2: bad input)."""
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
+    """Print ``error: message`` (secrets redacted) to stderr and exit with ``code`` (2: bad
+    input)."""
+    err.print(f"[red]error:[/red] {redact(message)}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(code)

@@ -12,16 +12,19 @@ from typing import Annotated, Any
 
 import typer
 
+from cli.checks import MAX_QUESTION, check_question, check_text, check_thread_id
 from cli.console import console, err, fail
 from cli.eval import eval_app
 from cli.kb import kb_app
 from cli.memory import memory_app
 from cli.options import DataDir, Store
 from cli.render import print_interrupt, print_sources, public_result
+from cli.resume import check_unfinished, continue_args, run_failed
 from cli.serve import serve
 from cli.threads import threads_app
-from nodes.models import ModelConfigError
+from nodes.models import ModelConfigError, get_chat_model
 from state.context import DEFAULT_DATA_DIR, Context
+from tools.checkpointers import CheckpointerError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(kb_app, name="kb")
@@ -42,7 +45,7 @@ Web = Annotated[
     bool | None,
     typer.Option("--web/--no-web", help="Allow Tavily web search (needs TAVILY_API_KEY)."),
 ]
-MAX_QUESTION = 20_000
+MODEL_ROLES = ("router_model", "grader_model", "generator_model", "checker_model")
 
 
 def _context(
@@ -58,6 +61,16 @@ def _context(
             data_dir=data_dir, kb=kb, **{k: v for k, v in options.items() if v is not None}
         )
     except ValueError as exc:
+        fail(str(exc))
+
+
+def _check_models(ctx: Context) -> None:
+    """Build every role's model now: one that cannot be used fails before the thread changes
+    (a run failing inside a node would leave the question in the thread, unanswered)."""
+    try:
+        for role in MODEL_ROLES:
+            get_chat_model(getattr(ctx, role), ctx)
+    except ModelConfigError as exc:
         fail(str(exc))
 
 
@@ -88,15 +101,6 @@ def _check_kb_exists(data_dir: str, kb: str) -> None:
         )
 
 
-def _check_question(question: str) -> str:
-    cleaned = "".join(ch for ch in question if ch.isprintable() or ch in "\n\t").strip()
-    if not cleaned:
-        fail("the question is empty")
-    if len(cleaned) > MAX_QUESTION:
-        fail(f"the question is {len(cleaned):,} characters long; the limit is {MAX_QUESTION:,}")
-    return cleaned
-
-
 @app.command()
 def ingest(
     paths: Annotated[
@@ -117,6 +121,12 @@ def ingest(
     tenant: Annotated[
         str | None, typer.Option(help="Tag every chunk with metadata tenant=T.")
     ] = None,
+    owner: Annotated[
+        str | None,
+        typer.Option(
+            "--user", help="Private documents of this user: only their questions retrieve them."
+        ),
+    ] = None,
     max_mb: Annotated[float, typer.Option(help="Larger files are reported, not read.")] = 25.0,
     embedding_model: Annotated[
         str, typer.Option(help="Embedder of a new knowledge base.")
@@ -127,8 +137,12 @@ def ingest(
     from rich.markup import escape
 
     from tools.base import SourceError
-    from tools.ingest import ingest_paths
+    from tools.ingest import SUPPORTED, ingest_paths
 
+    texts = {"--tenant": tenant, "--user": owner, "--text-field": text_field}
+    texts |= {"--title-field": title_field, "--id-field": id_field}
+    for option, value in texts.items():
+        check_text(value or "", option)
     missing = [str(p) for p in paths if not p.exists() and not p.is_symlink()]
     if missing:
         fail(f"no such file or folder: {', '.join(missing)}")
@@ -148,6 +162,7 @@ def ingest(
             title_field=title_field,
             id_field=id_field,
             metadata={"tenant": tenant} if tenant else None,
+            owner=owner,
             embedding_model=embedding_model,
             max_bytes=int(max_mb * 1024 * 1024),
             batch_size=batch_size,
@@ -169,13 +184,22 @@ def ingest(
             highlight=False,
             soft_wrap=True,
         )
+    if not report.files_seen:
+        supported = " ".join(SUPPORTED)
+        fail(f"no file to ingest: the paths hold no supported file ({supported})", code=1)
     if report.failures:
         raise typer.Exit(1)
 
 
 @app.command()
 def ask(
-    question: Annotated[str | None, typer.Argument(help="The question.")] = None,
+    question: Annotated[
+        str | None,
+        typer.Argument(
+            help=f"The question (at most {MAX_QUESTION:,} characters; control characters "
+            "are removed)."
+        ),
+    ] = None,
     thread: Annotated[str | None, typer.Option("--thread", help="Thread id (continue it).")] = None,
     resume: Annotated[
         str | None,
@@ -186,6 +210,14 @@ def ask(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    continue_run: Annotated[
+        bool,
+        typer.Option(
+            "--continue",
+            help="Finish the thread's run that stopped before its end (a crash, a kill, a "
+            "lost database) from its last completed step (needs --thread).",
+        ),
+    ] = False,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     kb: Kb = "default",
     user: User = None,
@@ -203,24 +235,33 @@ def ask(
 
     from graphs import build_graph
 
-    if resume is None:
-        payload: Any = {"messages": [("user", _check_question(question or ""))]}
+    if thread is not None:
+        check_thread_id(thread)
+    if continue_run:
+        payload: Any = continue_args(thread, question, resume)
+    elif resume is None:
+        payload = {"messages": [("user", check_question(question or ""))]}
     elif not thread or question:
         fail("--resume answers a paused thread: pass --thread ID and no question")
     else:
         payload = Command(resume=_resume_value(resume))
     ctx = _context(data_dir, kb, user, arxiv, web)
+    _check_models(ctx)
     _check_kb_exists(data_dir, kb)
     thread_id = thread or uuid.uuid4().hex[:12]
     config = {"configurable": {"thread_id": thread_id}}
     with _persistence(data_dir, store) as (saver, memory_store):
         app_graph = build_graph(checkpointer=saver, store=memory_store)
-        if resume is not None and not app_graph.get_state(config).interrupts:
-            fail(f"thread {thread_id!r} is not waiting for an answer")
+        if resume is not None:
+            _check_resume(payload.resume, app_graph.get_state(config).interrupts, thread_id)
+        if continue_run:
+            check_unfinished(app_graph, config, thread_id)
         try:
             app_graph.invoke(payload, config, context=ctx)
         except ModelConfigError as exc:
             fail(str(exc))
+        except CheckpointerError as exc:
+            run_failed(exc, thread_id)
         snapshot = app_graph.get_state(config)
     result = public_result(snapshot.values)
     result["thread_id"] = thread_id
@@ -243,10 +284,26 @@ def ask(
 
 
 def _resume_value(raw: str) -> Any:
+    """The --resume value: JSON, or plain text (text that starts like JSON must be JSON)."""
+    text = check_text(raw, "--resume").strip()
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw.strip()
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        if text.startswith(("{", "[")):
+            fail(f"--resume is not valid JSON ({exc.msg} at column {exc.colno})")
+        return text
+
+
+def _check_resume(value: Any, interrupts: Any, thread_id: str) -> None:
+    """Exit 2, the thread still paused, unless ``value`` answers its pending question."""
+    from nodes.human import resume_problem
+
+    if not interrupts:
+        fail(f"thread {thread_id!r} is not waiting for an answer")
+    if len(interrupts) == 1:
+        problem = resume_problem(value, interrupts[0].value)
+        if problem:
+            fail(f"--resume not understood: {problem}; the thread is still waiting")
 
 
 @app.command()
@@ -263,6 +320,8 @@ def chat(
     from cli.chat import run_chat
     from graphs import build_graph
 
+    if thread is not None:
+        check_thread_id(thread)
     ctx = _context(data_dir, kb, user, arxiv, web)
     with _persistence(data_dir, store) as (saver, memory_store):
         app_graph = build_graph(checkpointer=saver, store=memory_store)

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from cli.checks import check_text
 from cli.console import console, fail
 from cli.options import DataDir, Store
 from state.context import DEFAULT_DATA_DIR
@@ -35,6 +36,7 @@ def _opened(store_spec: str | None, data_dir: str, user: str) -> Iterator[BaseSt
     from tools.memory import memory_namespace
     from tools.stores import open_store
 
+    check_text(user, "--user")
     with ExitStack() as stack:
         try:
             memory_namespace(user)
@@ -81,7 +83,7 @@ def add_command(
     """Remember a fact about a user (the same text again is not saved twice)."""
     from tools.memory import memory_key, memory_namespace, put_memory
 
-    if not text.strip():
+    if not check_text(text, "the memory").strip():
         fail("a memory needs some text")
     with _opened(store, data_dir, user) as opened:
         known = opened.get(memory_namespace(user), memory_key(text)) is not None
@@ -100,6 +102,7 @@ def delete_command(
     """Forget one memory."""
     from tools.memory import delete_memory
 
+    check_text(key, "the key")
     with _opened(store, data_dir, user) as opened:
         deleted = delete_memory(opened, user, key)
     if not deleted:

@@ -26,9 +26,9 @@ import typer
 from rich.markup import escape
 
 from cli.console import err, fail
+from cli.langgraph_config import GRAPH_ID, config_problem, nearest_config, read_config
 from state.context import DEFAULT_DATA_DIR
 
-GRAPH_ID = "agentic_rag"
 INSTALL_HINT = "pip install 'agentic-rag[serve]'"
 SERVER_DEFAULTS = {
     "LANGGRAPH_CLI_NO_ANALYTICS": "1",
@@ -109,12 +109,19 @@ def serve(
     """Serve the graph with the LangGraph dev server (API + Studio) on HOST:PORT."""
     if not _server_installed():
         fail(f"the LangGraph dev server is not installed: {escape(INSTALL_HINT)}")
+    nearest = nearest_config(Path.cwd().resolve())
+    if nearest is not None and (problem := read_config(nearest)[1]):
+        fail(escape(problem))
     root = find_project_root()
     if root is None:
         fail(
             "langgraph.json (serving graph 'agentic_rag') not found in this folder or its "
             "parents: run from the agentic-rag checkout"
         )
+    config, problem = read_config(root / "langgraph.json")
+    problem = problem or config_problem(config or {}, root)
+    if problem:
+        fail(escape(f"{root / 'langgraph.json'}: {problem}"))
     if not 0 < port < 65536:
         fail(f"--port must be between 1 and 65535, got {port}")
     if not _port_free(host, port):

@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from cli.checks import check_text
 from cli.console import console, fail
 from cli.options import DataDir
 from state.context import DEFAULT_DATA_DIR
@@ -101,6 +102,7 @@ def _config(thread: str) -> dict[str, Any]:
 
 
 def _latest(saver: BaseCheckpointSaver | None, thread: str) -> CheckpointTuple:
+    check_text(thread, "the thread id")
     item = saver.get_tuple(_config(thread)) if saver is not None else None
     if item is None:
         fail(f"no thread {thread!r} (see `threads list`)", code=1)

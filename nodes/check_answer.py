@@ -12,7 +12,7 @@ from nodes.generate import NOT_FOUND
 from nodes.local import check as local_check
 from nodes.models import call_model, describe_error, get_chat_model, parse_json_object
 from prompts.checker import CHECKER_SYSTEM, CHECKER_USER
-from prompts.documents import DATA_NOTICE, format_documents
+from prompts.documents import DATA_NOTICE, format_documents, neutralise
 from state.context import Context, get_context
 from state.schema import State
 
@@ -65,7 +65,9 @@ def check_answer(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 def _check_with_model(model, question: str, answer: str, docs) -> tuple[dict, dict]:
     system = CHECKER_SYSTEM.format(data_notice=DATA_NOTICE)
-    user = CHECKER_USER.format(documents=format_documents(docs), question=question, answer=answer)
+    user = CHECKER_USER.format(
+        documents=format_documents(docs), question=question, answer=neutralise(answer)
+    )
     reply, usage = call_model(model, [SystemMessage(system), HumanMessage(user)], role="checker")
     data = parse_json_object(reply.content)
     if not isinstance(data.get("grounded"), bool) or not isinstance(data.get("relevant"), bool):

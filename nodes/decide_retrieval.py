@@ -43,6 +43,7 @@ def decide_retrieval(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         clarifying = local_router.clarifying_question(question, history)
         clarifying = clarifying if decision != "none" else None
     just_asked = bool(history) and getattr(history[-1], "name", None) == CLARIFICATION
+    just_asked = just_asked or bool(state.get("rewrites"))  # asked, or not needed, before
     if clarifying is not None and get_context(runtime).clarify and not just_asked:
         return {
             "decision": "clarify",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from nodes.common import history_before, latest_human, text_of, traced
@@ -13,9 +13,10 @@ from nodes.local import generate as local_generate
 from nodes.local import router as local_router
 from nodes.local.generate import NOT_FOUND
 from nodes.models import call_model, describe_error, get_chat_model
-from prompts.documents import DATA_NOTICE, format_documents
+from prompts.documents import DATA_NOTICE, data_block, format_documents
 from prompts.generator import (
     CONVERSE_SYSTEM,
+    CONVERSE_USER,
     GENERATOR_SYSTEM,
     GENERATOR_USER,
     REGENERATE_FEEDBACK,
@@ -75,19 +76,31 @@ def _local_answer(state: State, docs: list[Doc]) -> str:
 def _with_model(model, state: State, docs: list[Doc]):
     question = state.get("question", "")
     if state.get("decision") == "none":
-        messages = state.get("messages", [])
-        return call_model(
-            model,
-            [SystemMessage(CONVERSE_SYSTEM), *messages[-10:]],
-            role="generator",
-            internal=False,
-        )
+        prompt = [
+            SystemMessage(CONVERSE_SYSTEM.format(data_notice=DATA_NOTICE)),
+            HumanMessage(_conversation(state.get("messages", []), question)),
+        ]
+        return call_model(model, prompt, role="generator", internal=False)
     user = GENERATOR_USER.format(documents=format_documents(docs), question=question)
     unsupported = (state.get("checks") or {}).get("unsupported") or []
     if state.get("generations", 0) and unsupported:
-        user += "\n\n" + REGENERATE_FEEDBACK.format(unsupported="; ".join(unsupported)[:1500])
+        claims = data_block("claims", "\n".join(str(c) for c in unsupported)[:1500])
+        user += "\n\n" + REGENERATE_FEEDBACK.format(unsupported=claims)
     prompt = [SystemMessage(GENERATOR_SYSTEM.format(data_notice=DATA_NOTICE)), HumanMessage(user)]
     return call_model(model, prompt, role="generator", internal=False)
+
+
+def _conversation(messages: list, question: str) -> str:
+    """The thread for a conversational reply: the user's words as they are, the assistant's
+    earlier answers (which quote retrieved text) as inert ``<answer>`` data blocks."""
+    current = latest_human(messages)
+    lines = []
+    for message in history_before(messages, current)[-9:]:
+        text = text_of(message)
+        lines.append(
+            data_block("answer", text) if isinstance(message, AIMessage) else f"user: {text}"
+        )
+    return CONVERSE_USER.format(transcript="\n".join(lines) or "(none)", question=question)
 
 
 def build_citations(answer: str, docs: list[Doc]) -> list[Citation]:

@@ -63,6 +63,34 @@ def parse_resume(value: Any, allowed: list[str]) -> dict[str, Any]:
     }
 
 
+def resume_problem(value: Any, payload: Any) -> str | None:
+    """Why ``value`` would not be understood as the answer to the interrupt ``payload``
+    (None when it would): a client can refuse it before resuming, leaving the run paused.
+
+    Example:
+        >>> web = {"type": "approve_web_search", "allowed": ["approve", "edit", "refuse"]}
+        >>> resume_problem("approve", web) is None
+        True
+        >>> resume_problem({"action": "edit"}, web)
+        'an edit needs the new "queries"'
+        >>> resume_problem("aprove", web)
+        'expected one of approve, edit, refuse (or {"action": ...}), got \\'aprove\\''
+    """
+    raw = payload.get("allowed") if isinstance(payload, dict) else None
+    allowed = [str(a) for a in raw] if isinstance(raw, list) else []
+    if not allowed:
+        return None
+    reply = parse_resume(value, allowed)
+    action = reply["action"]
+    if action is None:
+        return reply["error"]
+    if action == "edit" and payload.get("type") == "approve_web_search":
+        return None if edited_queries(reply, 10) else 'an edit needs the new "queries"'
+    if action in ("edit", "answer") and not text_field(reply, "answer"):
+        return f'"{action}" needs the text in "answer"'
+    return None
+
+
 def text_field(reply: dict[str, Any], name: str) -> str:
     """A reply's text field on one line, bounded; empty when missing or not text."""
     value = reply.get(name)

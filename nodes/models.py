@@ -5,6 +5,13 @@ offline engine in `nodes.local`). Any other string goes to langchain's ``init_ch
 ``openai:`` models honour ``Context.openai_base_url`` / ``OPENAI_BASE_URL`` so any
 OpenAI-compatible server (vLLM, Ollama, llama.cpp) works. Custom models (or scripted fakes
 in tests) can be registered under a name with `register_chat_model`.
+
+Every call is bounded by the request timeout: the provider client does not retry (it would
+honour a ``Retry-After`` of up to two minutes); `call_model` retries 429, 5xx and refused
+connections once, and only while the first attempt's timeout has not run out. A failure
+raises `ModelCallError`, one line naming the model and its endpoint. An endpoint that did
+not answer (refused, timed out, dropped mid-response) is skipped for
+`ENDPOINT_COOLDOWN_SECONDS`, so a turn whose roles share a dead endpoint waits for it once.
 """
 
 from __future__ import annotations
@@ -12,23 +19,34 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
+import time
 from functools import lru_cache
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
-from state.context import Context
-from tools.base import one_line
+from state.context import Context, ModelConfigError
+from tools.base import one_line, with_retries
+from tools.remote_errors import failure_reason, mask, retryable, timeout_seconds, unanswered
 
 INTERNAL_TAGS = ["nostream"]
 """Tags that keep router, grader and checker calls out of ``stream_mode="messages"``."""
 
+ATTEMPTS = 2
+"""Calls per model request at most (one retry of a 429, a 5xx or a refused connection)."""
+ENDPOINT_COOLDOWN_SECONDS = 30.0
+"""How long an endpoint that did not answer is skipped before it is tried again."""
+DEFAULT_TIMEOUT = 20.0
+
 _REGISTRY: dict[str, BaseChatModel] = {}
+_down: dict[str, tuple[float, str]] = {}
+_down_lock = threading.Lock()
 
 
-class ModelConfigError(ValueError):
-    """A model string that cannot be resolved; the message says why."""
+class ModelCallError(RuntimeError):
+    """A model call failed; the message is one line naming the model, its endpoint and why."""
 
 
 def register_chat_model(name: str, model: BaseChatModel) -> None:
@@ -75,7 +93,7 @@ def _init_model(spec: str, base_url: str, timeout: float) -> BaseChatModel:
             f"unknown model {spec!r}: use 'local', 'auto' or 'provider:model' "
             "(e.g. 'openai:gpt-4o-mini')"
         )
-    kwargs: dict[str, Any] = {"timeout": timeout, "max_retries": 1, "temperature": 0}
+    kwargs: dict[str, Any] = {"timeout": timeout, "max_retries": 0, "temperature": 0}
     if base_url:
         kwargs["base_url"] = base_url
         kwargs.setdefault("api_key", os.environ.get("OPENAI_API_KEY") or "not-needed")
@@ -91,11 +109,79 @@ def call_model(
     """Invoke ``model`` for one role and report the usage it cost.
 
     Internal roles are tagged ``nostream`` so only the generator's tokens stream.
+
+    Raises:
+        ModelCallError: The call failed, or its endpoint is being skipped after failing to
+            answer; the message is one line without the API key.
     """
     tags = [*INTERNAL_TAGS, f"role:{role}"] if internal else [f"role:{role}"]
-    message = model.invoke(messages, config={"tags": tags, "run_name": role})
+    endpoint = endpoint_of(model)
+    timeout = _timeout_of(model)
+    _check_endpoint(endpoint)
+    try:
+        message = with_retries(
+            lambda: model.invoke(messages, config={"tags": tags, "run_name": role}),
+            retryable=retryable,
+            deadline_seconds=timeout,
+            attempts=ATTEMPTS,
+        )
+    except Exception as exc:
+        reason = _mask(failure_reason(exc, timeout), model)
+        if unanswered(exc):
+            with _down_lock:
+                _down[endpoint] = (time.monotonic(), reason)
+        raise ModelCallError(f"{endpoint}: {reason}") from exc
+    with _down_lock:
+        _down.pop(endpoint, None)
     usage = getattr(message, "usage_metadata", None) or {}
     return message, {"llm_calls": 1, "tokens": int(usage.get("total_tokens", 0))}
+
+
+def endpoint_of(model: BaseChatModel) -> str:
+    """``model-name at base-url`` (or the model's name alone), for messages and the cooldown.
+
+    Example:
+        >>> from langchain_core.language_models import FakeListChatModel
+        >>> endpoint_of(FakeListChatModel(responses=["hi"]))
+        'FakeListChatModel'
+    """
+    name = getattr(model, "model_name", None) or getattr(model, "model", None)
+    base = getattr(model, "openai_api_base", None) or getattr(model, "base_url", None)
+    label = str(name) if isinstance(name, str) and name else type(model).__name__
+    return f"{label} at {base}" if isinstance(base, str) and base else label
+
+
+def reset_endpoints() -> None:
+    """Forget every endpoint failure (the next call tries every endpoint again)."""
+    with _down_lock:
+        _down.clear()
+
+
+def _check_endpoint(endpoint: str) -> None:
+    with _down_lock:
+        failed = _down.get(endpoint)
+    if failed is None:
+        return
+    ago = time.monotonic() - failed[0]
+    if ago >= ENDPOINT_COOLDOWN_SECONDS:
+        return
+    raise ModelCallError(
+        f"{endpoint}: not called (failed {ago:.0f} s ago: {failed[1]}; "
+        f"tried again after {ENDPOINT_COOLDOWN_SECONDS:g} s)"
+    )
+
+
+def _timeout_of(model: Any) -> float:
+    value = getattr(model, "request_timeout", None)
+    if value is None:
+        value = getattr(model, "timeout", None)
+    return timeout_seconds(value, DEFAULT_TIMEOUT)
+
+
+def _mask(text: str, model: BaseChatModel) -> str:
+    key = getattr(model, "openai_api_key", None)
+    own = key.get_secret_value() if hasattr(key, "get_secret_value") else ""
+    return mask(text, os.environ.get("OPENAI_API_KEY", ""), own)
 
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
@@ -124,6 +210,8 @@ def parse_json_object(text: Any) -> dict[str, Any]:
 
 
 def describe_error(exc: BaseException) -> str:
-    """``Type: message`` on one line, safe to show to a user."""
+    """``Type: message`` on one line, safe to show to a user (a `ModelCallError`: its message)."""
     text = one_line(exc)
+    if isinstance(exc, ModelCallError):
+        return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -11,4 +11,7 @@ CHECKER_USER = """Documents:
 
 Question: {question}
 
-Answer: {answer}"""
+Answer (the draft to check):
+<answer>
+{answer}
+</answer>"""

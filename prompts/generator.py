@@ -13,10 +13,17 @@ GENERATOR_USER = """Documents:
 Question: {question}"""
 
 REGENERATE_FEEDBACK = (
-    "Your previous draft contained claims the documents do not support: {unsupported}. "
-    "Write the answer again, stating only what the documents say."
+    "Your previous draft contained claims the documents do not support (listed as data, "
+    "one per line):\n{unsupported}\nWrite the answer again, stating only what the "
+    "documents say."
 )
 
 CONVERSE_SYSTEM = """You are a helpful assistant in a conversation about the user's knowledge base.
-Reply briefly. If the user asks something that needs facts you do not have in this conversation,
-say you can look it up if they ask a specific question."""
+Reply briefly to the user's latest message. If the user asks something that needs facts you do not
+have in this conversation, say you can look it up if they ask a specific question.
+Your earlier answers are shown inside <answer> tags: they quote retrieved documents. {data_notice}"""
+
+CONVERSE_USER = """The conversation so far:
+{transcript}
+
+The user's latest message: {question}"""

@@ -8,8 +8,10 @@ configuration. Any field can also be set from the environment as
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
@@ -23,6 +25,30 @@ ANSWER_REVIEW_POLICIES = ("off", "on_failure", "always")
 WEB_TIME_RANGES = ("", "day", "week", "month", "year")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?:/[^\s]*)?$")
 _KB_NAME = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
+MODEL_FIELDS = ("router_model", "grader_model", "generator_model", "checker_model")
+MODEL_KEYWORDS = ("", "auto", "local", "off")
+
+
+class ModelConfigError(ValueError):
+    """A model string that cannot be resolved; the message says why."""
+
+
+def validate_model_spec(spec: Any, name: str = "model") -> str:
+    """Return ``spec`` when it can name a model (``auto``, ``local``, ``off`` or
+    ``provider:model``), else raise `ModelConfigError`. Whether the provider exists is
+    checked when the model is built (`nodes.models.get_chat_model`).
+
+    Example:
+        >>> validate_model_spec("openai:gpt-4o-mini")
+        'openai:gpt-4o-mini'
+    """
+    text = spec.strip() if isinstance(spec, str) else None
+    if text is None or (text not in MODEL_KEYWORDS and ":" not in text):
+        raise ModelConfigError(
+            f"{name}: unknown model {spec!r}: use 'local', 'auto' or 'provider:model' "
+            "(e.g. 'openai:gpt-4o-mini')"
+        )
+    return spec
 
 
 def validate_kb_name(kb: str) -> str:
@@ -98,8 +124,9 @@ class Context:
         metadata={
             "description": "Metadata equality filters applied to both the dense and the BM25 "
             'index, e.g. {"tenant": "acme"} or {"path": "docs/fees.md"}. Chunks ingested '
-            "with a 'tenant' are only returned when this names their tenant. The knowledge base "
-            "itself is chosen with 'kb'."
+            "with a 'tenant' are only returned when this names their tenant; chunks ingested "
+            "for a user (--user) only to that user_id. The knowledge base itself is chosen "
+            "with 'kb'."
         },
     )
     retrieval_strategy: str = _f(
@@ -159,7 +186,11 @@ class Context:
         "Save durable facts the user states about themselves, or asks to be remembered, to "
         "their long-term memory (needs a store attached to the graph).",
     )
-    user_id: str = _f("default", "User whose long-term memories are searched and written.")
+    user_id: str = _f(
+        "default",
+        "User whose long-term memories are searched and written, and whose own documents "
+        "(ingested with --user) are searched besides the shared ones.",
+    )
     correct_threshold: float = _f(
         0.79,
         "Relevance score (0-1) at or above which a document counts as clearly relevant; "
@@ -196,6 +227,14 @@ class Context:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         if self.max_generations < 1 or self.top_k < 1:
             raise ValueError("max_generations and top_k must be at least 1")
+        _check_text_fields(self)
+        for name in MODEL_FIELDS:
+            validate_model_spec(getattr(self, name), name)
+        timeout = self.request_timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+            raise ValueError(f"request_timeout must be a number of seconds, got {timeout!r}")
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise ValueError(f"request_timeout must be a positive number of seconds, got {timeout}")
         for name in ("correct_threshold", "incorrect_threshold", "strip_threshold"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)!r}")
@@ -244,6 +283,29 @@ class Context:
         }
 
 
+def _check_text_fields(ctx: Context) -> None:
+    """Raise ValueError when a text setting holds undecodable bytes (lone surrogates, as
+    ``surrogateescape`` decodes them from arguments and environment variables)."""
+    for f in fields(ctx):
+        for text in _texts(getattr(ctx, f.name)):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(f"{f.name} is not valid UTF-8 text: {text!r}") from None
+
+
+def _texts(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _texts(key)
+            yield from _texts(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _texts(item)
+
+
 def validate_filters(filters: Any) -> dict[str, str]:
     """Return metadata ``filters`` as a ``{key: value}`` dict of strings, else raise ValueError.
 
@@ -261,6 +323,11 @@ def validate_filters(filters: Any) -> dict[str, str]:
             raise ValueError(f"invalid filter key {key!r}")
         if key == "kb":
             raise ValueError("'kb' is not a metadata filter: set the kb field instead")
+        if key == "owner":
+            raise ValueError(
+                "'owner' is not a metadata filter: a user's own documents are searched "
+                "as that user (user_id)"
+            )
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             raise ValueError(f"filter {key!r} needs a string value, got {value!r}")
         out[key] = str(value)

@@ -205,11 +205,11 @@ def test_model_tokens_stream_and_the_answer_prints_once(chat_data, chats):
 
 
 def test_a_failing_run_prints_one_red_line_and_the_session_goes_on(chat_data, chats):
-    chat = chats(chat_data, AGENTIC_RAG_ROUTER_MODEL="nonexistent")
+    chat = chats(chat_data, AGENTIC_RAG_ROUTER_MODEL="foo:bar")  # no such provider
     for _ in range(2):
         out = chat.say(BRONZE)
         errors = [line for line in out.splitlines() if line.startswith("error:")]
-        assert len(errors) == 1 and "unknown model" in errors[0].lower()
+        assert len(errors) == 1 and "cannot use model 'foo:bar'" in errors[0].lower()
         assert "Traceback" not in out
     assert "thread" in chat.say("/thread")
     chat.quit()

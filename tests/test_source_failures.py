@@ -29,6 +29,8 @@ from tools.arxiv_search import ArxivRetriever
 from tools.base import SourceError, with_retries
 from tools.web import WebRetriever
 
+pytestmark = pytest.mark.faults
+
 FAST = Context(request_timeout=1.0)
 KEY = "tvly-secret-5f2c9a"
 SEARCH_OK = FakeResponse(body=tavily_search_response())

@@ -26,6 +26,8 @@ from tests.fakes.servers import (
 )
 from tests.scripted import plan, scripted
 
+pytestmark = pytest.mark.faults
+
 FEE_Q = "What is the early closure fee for a Bronze savings account?"
 TIMEOUT = 1.0
 WEB, ARXIV = "/search", "/api/query"

@@ -8,6 +8,7 @@ from typing import Any, Protocol, TypeVar
 
 from state.context import Context
 from state.document import Doc, SourceName
+from tools.redact import redact
 
 RETRY_ATTEMPTS = 3
 RETRY_BACKOFF_SECONDS = 0.5
@@ -16,13 +17,14 @@ T = TypeVar("T")
 
 
 def one_line(value: object, limit: int = 200) -> str:
-    r"""Text collapsed to one line and cut to ``limit`` characters (for user-facing errors).
+    r"""Text collapsed to one line, secrets redacted (`tools.redact`), cut to ``limit``
+    characters (for user-facing errors).
 
     Example:
         >>> one_line("HTTP 500\n  Internal   error")
         'HTTP 500 Internal error'
     """
-    line = " ".join(str(value).split())
+    line = redact(" ".join(str(value).split()))
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
@@ -39,8 +41,10 @@ def describe_transport_error(
     import requests
 
     errors = requests.exceptions
-    if isinstance(exc, errors.Timeout):
+    if isinstance(exc, errors.Timeout) or "Read timed out" in str(exc):
         return f"{service} did not answer within {timeout:g} s"
+    if isinstance(exc, errors.ChunkedEncodingError):
+        return f"the connection to {service} dropped mid-response"
     if isinstance(exc, errors.ConnectionError):
         return f"could not connect to {service}"
     if isinstance(exc, errors.InvalidURL | errors.MissingSchema):

@@ -27,11 +27,14 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
@@ -45,6 +48,9 @@ SPEC_FORMS = (
 )
 _PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
 _PG_EXTRA = "a postgres checkpointer needs: pip install 'agentic-rag[postgres]'"
+
+
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
 
 class CheckpointerError(RuntimeError):
@@ -231,39 +237,201 @@ def _pg_failure(url: str, params: dict[str, str], exc: BaseException) -> Checkpo
     return CheckpointerError(f"cannot open postgres checkpointer {name}: {reason}")
 
 
+class _LostConnection(CheckpointerError):
+    """The connection broke under a query; the pool replaces it, so one retry may succeed."""
+
+
+_RETRIED = ("put", "put_writes", "get_tuple")
+
+
+def _guarded(base: type, name: str, secret: str) -> type:
+    """``base`` (a Postgres saver class) whose database errors are `CheckpointerError`s.
+
+    Every query of the savers goes through their ``_cursor`` context manager; a psycopg
+    error or a pool timeout there (the server went away mid-run and did not come back within
+    the connect timeout) becomes one line naming the checkpointer, without the password.
+    A write or read whose connection broke under it (a restart, a failover, a killed backend)
+    is tried once more on a fresh connection: checkpoint writes are idempotent upserts.
+    """
+    from psycopg import Error, OperationalError
+    from psycopg_pool import PoolTimeout
+
+    def failure(exc: BaseException) -> CheckpointerError:
+        kind = _LostConnection if isinstance(exc, OperationalError) else CheckpointerError
+        return kind(f"postgres checkpointer {name} failed: {one_line(exc, secret=secret)[:300]}")
+
+    def retried_sync(method: str) -> Any:
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            parent = getattr(super(guarded, self), method)
+            try:
+                return parent(*args, **kwargs)
+            except _LostConnection:
+                return parent(*args, **kwargs)
+
+        return call
+
+    def retried_async(method: str) -> Any:
+        async def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            parent = getattr(super(guarded, self), method)
+            try:
+                return await parent(*args, **kwargs)
+            except _LostConnection:
+                return await parent(*args, **kwargs)
+
+        return call
+
+    if base.__name__.startswith("Async"):
+
+        class AsyncGuarded(base):
+            @asynccontextmanager
+            async def _cursor(self, *, pipeline: bool = False):
+                try:
+                    async with super()._cursor(pipeline=pipeline) as cur:
+                        yield cur
+                except (Error, PoolTimeout) as exc:
+                    raise failure(exc) from None
+
+        guarded: type = AsyncGuarded
+        for method in _RETRIED:
+            setattr(guarded, f"a{method}", retried_async(f"a{method}"))
+        return guarded
+
+    class Guarded(base):
+        @contextmanager
+        def _cursor(self, *, pipeline: bool = False):
+            try:
+                with super()._cursor(pipeline=pipeline) as cur:
+                    yield cur
+            except (Error, PoolTimeout) as exc:
+                raise failure(exc) from None
+
+    guarded = Guarded
+    for method in _RETRIED:
+        setattr(guarded, method, retried_sync(method))
+    return guarded
+
+
+_CONN_KWARGS = {"autocommit": True, "prepare_threshold": 0}
+
+
+def _fail_fast(base: type) -> type:
+    """``base`` (a psycopg pool class) that, once a wait for a connection timed out, fails
+    at once for the next ``timeout`` seconds, so the writes a run has queued do not each
+    wait for a server that is down."""
+    from psycopg_pool import PoolTimeout
+
+    def recent(pool: Any) -> None:
+        failed = getattr(pool, "_failed", None)
+        if failed is not None and time.monotonic() - failed[0] < pool.timeout:
+            raise PoolTimeout(failed[1])
+
+    def failed(pool: Any, exc: BaseException) -> None:
+        pool._failed = (time.monotonic(), str(exc))
+
+    if base.__name__.startswith("Async"):
+
+        class AsyncFailFast(base):
+            async def getconn(self, timeout: float | None = None) -> Any:
+                recent(self)
+                try:
+                    conn = await super().getconn(timeout)
+                except PoolTimeout as exc:
+                    failed(self, exc)
+                    raise
+                self._failed = None
+                return conn
+
+        return AsyncFailFast
+
+    class FailFast(base):
+        def getconn(self, timeout: float | None = None) -> Any:
+            recent(self)
+            try:
+                conn = super().getconn(timeout)
+            except PoolTimeout as exc:
+                failed(self, exc)
+                raise
+            self._failed = None
+            return conn
+
+    return FailFast
+
+
 @contextmanager
 def _open_postgres(url: str) -> Iterator[BaseCheckpointSaver]:
+    """A `PostgresSaver` on a one-connection pool that reconnects.
+
+    The pool checks its connection before each use, so a connection the server dropped
+    (a restart, a failover, an idle timeout) is replaced and the run goes on; a server still
+    down after the connect timeout fails the run with a `CheckpointerError`. A first direct
+    connection gives a clear message when the server cannot be reached at all.
+    """
     params = _pg_params(url)
     try:
         from langgraph.checkpoint.postgres import PostgresSaver
-        from psycopg import Error
+        from psycopg import Connection, Error
         from psycopg.conninfo import make_conninfo
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool, PoolTimeout
     except ImportError:
         raise CheckpointerError(_PG_EXTRA) from None
+    conninfo = make_conninfo(**params)
+    timeout = float(params["connect_timeout"])
+    name, secret = describe_checkpointer(url, ""), params.get("password", "")
+    saver_class = _guarded(PostgresSaver, name, secret)
     with ExitStack() as stack:
         try:
-            saver = stack.enter_context(PostgresSaver.from_conn_string(make_conninfo(**params)))
-            saver.setup()
-        except Error as exc:
+            Connection.connect(conninfo).close()
+            pool = _fail_fast(ConnectionPool)(
+                conninfo,
+                min_size=1,
+                max_size=1,
+                kwargs={**_CONN_KWARGS, "row_factory": dict_row},
+                check=ConnectionPool.check_connection,
+                timeout=timeout,
+                open=False,
+            )
+            stack.callback(pool.close)
+            pool.open(wait=True, timeout=timeout)
+            saver = saver_class(pool)
+        except (Error, PoolTimeout) as exc:
             raise _pg_failure(url, params, exc) from None
+        saver.setup()
         yield saver
 
 
 @asynccontextmanager
 async def _aopen_postgres(url: str) -> AsyncIterator[BaseCheckpointSaver]:
+    """An `AsyncPostgresSaver` on a one-connection pool that reconnects (see `_open_postgres`)."""
     params = _pg_params(url)
     try:
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-        from psycopg import Error
+        from psycopg import AsyncConnection, Error
         from psycopg.conninfo import make_conninfo
+        from psycopg.rows import dict_row
+        from psycopg_pool import AsyncConnectionPool, PoolTimeout
     except ImportError:
         raise CheckpointerError(_PG_EXTRA) from None
+    conninfo = make_conninfo(**params)
+    timeout = float(params["connect_timeout"])
+    name, secret = describe_checkpointer(url, ""), params.get("password", "")
+    saver_class = _guarded(AsyncPostgresSaver, name, secret)
     async with AsyncExitStack() as stack:
         try:
-            saver = await stack.enter_async_context(
-                AsyncPostgresSaver.from_conn_string(make_conninfo(**params))
+            await (await AsyncConnection.connect(conninfo)).close()
+            pool = _fail_fast(AsyncConnectionPool)(
+                conninfo,
+                min_size=1,
+                max_size=1,
+                kwargs={**_CONN_KWARGS, "row_factory": dict_row},
+                check=AsyncConnectionPool.check_connection,
+                timeout=timeout,
+                open=False,
             )
-            await saver.setup()
-        except Error as exc:
+            stack.push_async_callback(pool.close)
+            await pool.open(wait=True, timeout=timeout)
+            saver = saver_class(pool)
+        except (Error, PoolTimeout) as exc:
             raise _pg_failure(url, params, exc) from None
+        await saver.setup()
         yield saver

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,11 @@ from tools.base import SourceError, one_line
 
 _lock = threading.RLock()
 _clients: dict[Any, Any] = {}
+_failures: dict[Any, tuple[float, ChromaUnavailable]] = {}
+
+RECHECK_SECONDS = 5.0
+"""How long a server that could not be reached is reported down without probing it again
+(one turn may ask several times; each probe of a silent server costs its whole timeout)."""
 
 
 class ChromaUnavailable(SourceError):
@@ -94,44 +100,95 @@ def client(data_dir: str | os.PathLike[str]) -> Any:
                     path=str(chroma_path(key)), settings=Settings(anonymized_telemetry=False)
                 )
             else:
-                _clients[key] = _http_client(server)
+                failed = _failures.get(server)
+                if failed is not None and time.monotonic() - failed[0] < RECHECK_SECONDS:
+                    raise ChromaUnavailable(str(failed[1]))
+                try:
+                    _clients[key] = _http_client(server)
+                except ChromaUnavailable as exc:
+                    _failures[server] = (time.monotonic(), exc)
+                    raise
+                _failures.pop(server, None)
         return _clients[key]
 
 
 def _http_client(server: ChromaServer) -> Any:
     """An HttpClient whose every request times out after ``server.timeout`` seconds.
 
-    chromadb's HttpClient has no timeout setting (its httpx session waits forever), so the
-    server is probed first with a bounded heartbeat and the session's timeout is then set.
+    chromadb's HttpClient has no timeout setting (its httpx session waits forever, even for
+    the identity request its constructor sends), so the server is probed first with a
+    bounded heartbeat and the session's timeout is set before the constructor's requests.
     """
-    import chromadb
     import httpx
+    from chromadb.api.client import Client
     from chromadb.config import Settings
+
+    class BoundedClient(Client):
+        def get_user_identity(self) -> Any:
+            session = getattr(self._server, "_session", None)
+            if isinstance(session, httpx.Client):
+                session.timeout = httpx.Timeout(server.timeout)
+            return super().get_user_identity()
 
     try:
         httpx.get(f"{server.url}/api/v2/heartbeat", timeout=server.timeout).raise_for_status()
     except httpx.HTTPError as exc:
         raise ChromaUnavailable(
-            f"Chroma server {server.url} is unreachable ({type(exc).__name__}: "
-            f"{one_line(exc, 120)}): start it (`chroma run`) or unset CHROMA_HOST"
+            f"Chroma server {server.url} is unreachable ({_reason(exc, server.timeout)}): "
+            "start it (`chroma run`) or unset CHROMA_HOST"
         ) from exc
+    settings = Settings(
+        anonymized_telemetry=False,
+        chroma_api_impl="chromadb.api.fastapi.FastAPI",
+        chroma_server_host=server.host,
+        chroma_server_http_port=server.port,
+    )
     try:
-        http = chromadb.HttpClient(
-            host=server.host,
-            port=server.port,
-            settings=Settings(anonymized_telemetry=False),
-            tenant=server.tenant,
-            database=server.database,
-        )
+        http = BoundedClient(tenant=server.tenant, database=server.database, settings=settings)
     except Exception as exc:
-        raise ChromaUnavailable(f"Chroma server {server.url}: {one_line(exc, 200)}") from exc
-    session = getattr(getattr(http, "_server", None), "_session", None)
-    if isinstance(session, httpx.Client):
-        session.timeout = httpx.Timeout(server.timeout)
+        raise _unavailable(server, exc) from exc
+    _name_the_server(http, server)
     return http
+
+
+def _name_the_server(http: Any, server: ChromaServer) -> None:
+    """Make every later request failure of ``http`` (the server went away, timed out, sent
+    garbage, refused us) a `ChromaUnavailable` naming the server; answers about the data
+    itself (a missing collection, a bad argument) keep chromadb's own errors."""
+    from chromadb.errors import ChromaError
+
+    api = getattr(http, "_server", None)
+    request = getattr(api, "_make_request", None)
+    if request is None:
+        return
+
+    def make_request(method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            return request(method, path, **kwargs)
+        except ChromaError as exc:
+            if exc.code() < 500 and exc.code() not in (401, 403, 429):
+                raise
+            raise _unavailable(server, exc) from exc
+        except Exception as exc:
+            raise _unavailable(server, exc) from exc
+
+    api._make_request = make_request
+
+
+def _unavailable(server: ChromaServer, exc: BaseException) -> ChromaUnavailable:
+    return ChromaUnavailable(f"Chroma server {server.url}: {_reason(exc, server.timeout)}")
+
+
+def _reason(exc: BaseException, timeout: float) -> str:
+    """One line: a timeout says how long was waited, anything else its type and message."""
+    name = type(exc).__name__
+    if "timed out" in str(exc).lower() or "Timeout" in name:
+        return f"{name if 'Timeout' in name else 'ReadTimeout'}: no answer within {timeout:g} s"
+    return f"{name}: {one_line(exc, 120)}"
 
 
 def reset() -> None:
     """Forget every cached client (after changing the CHROMA_* variables)."""
     with _lock:
         _clients.clear()
+        _failures.clear()

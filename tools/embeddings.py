@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from tools.base import one_line
+from tools.base import SourceError, one_line, with_retries
 from tools.embedder import EMBEDDER_ID, LocalEmbeddings, get_embedder
+from tools.remote_errors import failure_reason, mask, retryable, timeout_seconds
 
 LOCAL = "local"
 OPENAI_PREFIX = "openai:"
@@ -30,6 +31,10 @@ _REGISTRY: dict[str, Embeddings] = {}
 
 class EmbeddingsConfigError(ValueError):
     """An embedding model string that cannot be resolved; the message says why."""
+
+
+class EmbeddingError(SourceError):
+    """A remote embedder failed; one line naming the model, its endpoint and why."""
 
 
 def register_embeddings(name: str, embeddings: Embeddings) -> None:
@@ -115,7 +120,7 @@ def _openai(model: str, base_url: str, timeout: float) -> Embeddings:
         "model": model,
         "check_embedding_ctx_length": False,
         "timeout": timeout,
-        "max_retries": 1,
+        "max_retries": 0,
         "api_key": key or "not-needed",
     }
     if base_url:
@@ -148,11 +153,32 @@ def embed_documents(embeddings: Embeddings, texts: list[str]) -> np.ndarray:
         return np.zeros((0, 0), dtype=np.float32)
     if isinstance(embeddings, LocalEmbeddings):
         return embeddings.embed(list(texts))
-    return normalized(embeddings.embed_documents(list(texts)), len(texts))
+    vectors = _bounded(embeddings, lambda: embeddings.embed_documents(list(texts)))
+    return normalized(vectors, len(texts))
 
 
 def embed_query(embeddings: Embeddings, text: str) -> np.ndarray:
     """Embed one search query into an L2-normalised float32 vector."""
     if isinstance(embeddings, LocalEmbeddings):
         return embeddings.embed([text])[0]
-    return normalized([embeddings.embed_query(text)], 1)[0]
+    return normalized([_bounded(embeddings, lambda: embeddings.embed_query(text))], 1)[0]
+
+
+def _bounded(embeddings: Embeddings, call: Any) -> Any:
+    """``call()`` retried once on 429/5xx/refused within the embedder's timeout (its client
+    does not retry: it would honour a ``Retry-After`` of minutes).
+
+    Raises:
+        EmbeddingError: One line naming the model and endpoint, without the API key.
+    """
+    timeout = timeout_seconds(getattr(embeddings, "request_timeout", None), DEFAULT_TIMEOUT)
+    try:
+        return with_retries(call, retryable=retryable, deadline_seconds=timeout, attempts=2)
+    except Exception as exc:
+        name = getattr(embeddings, "model", None) or type(embeddings).__name__
+        base = getattr(embeddings, "openai_api_base", None)
+        where = f"{name} at {base}" if base else str(name)
+        key = getattr(embeddings, "openai_api_key", None)
+        own = key.get_secret_value() if hasattr(key, "get_secret_value") else ""
+        reason = mask(failure_reason(exc, timeout), os.environ.get("OPENAI_API_KEY", ""), own)
+        raise EmbeddingError(f"embedder {where} failed: {reason}") from exc

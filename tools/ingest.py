@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.chunking import Chunk, check_metadata, chunk_id, chunk_sections, sha
+from tools.knowledge_base import OWNER_KEY
 from tools.loaders import LOADERS, MAX_BYTES, Fields, FileError, load, read_bytes, source_type
 from tools.progress import IngestProgress
 from tools.vectorstore import index_text, invalidate, open_kb, validate_kb_name
@@ -84,7 +85,9 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path, st
     The relative path of a file inside a given directory starts with that directory's name; a
     file given directly is known by its name. Hidden files and folders are not walked, symlinked
     folders are not followed, a symlinked file pointing outside its folder is yielded with a
-    problem, and so is a missing path. A file reached twice is yielded once.
+    problem, and so are a missing path, a symlink loop and a path that is not valid UTF-8 (it
+    could not be stored; it is shown with U+FFFD in place of the undecodable bytes). A file
+    reached twice is yielded once.
     """
     seen: set[str] = set()
     for given in paths:
@@ -92,7 +95,7 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path, st
         if root.is_file():
             if os.path.realpath(root) not in seen:
                 seen.add(os.path.realpath(root))
-                yield root, root.name, None
+                yield root, *_named(root.name, None)
         elif root.is_dir():
             real_root = root.resolve()
             base = real_root.parent
@@ -105,22 +108,56 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path, st
                     rel = file.relative_to(base).as_posix()
                     real = os.path.realpath(file)
                     if file.is_symlink() and not Path(real).is_relative_to(real_root):
-                        yield file, rel, "symlink pointing outside the folder"
+                        yield file, *_named(rel, "symlink pointing outside the folder")
                     elif real not in seen:
                         seen.add(real)
-                        yield file, rel, None
+                        yield file, *_named(rel, None)
         elif root.exists():
-            yield root, str(given), "not a regular file or folder"
+            yield root, *_named(str(given), "not a regular file or folder")
+        elif root.is_symlink():
+            yield root, *_named(str(given), f"unreadable: {_stat_error(root)}")
         else:
-            yield root, str(given), "no such file or directory"
+            yield root, *_named(str(given), "no such file or directory")
 
 
-def _existing(kb: Any) -> dict[str, dict[str, dict[str, Any]]]:
+def _named(rel: str, problem: str | None) -> tuple[str, str | None]:
+    """``(rel, problem)``, or a displayable ``rel`` and why when it is not valid UTF-8."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        return shown, problem or "path is not valid UTF-8 (rename it)"
+    return rel, problem
+
+
+def _stat_error(path: Path) -> str:
+    """Why ``path`` (a symlink that does not resolve) cannot be read: a loop or a dangling
+    link."""
+    try:
+        path.stat()
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return "not a regular file"
+
+
+def _existing(
+    kb: Any, owner: str | None = None
+) -> tuple[dict[str, dict[str, dict[str, Any]]], set[str]]:
+    """The stored chunks of ``owner``'s documents (None: the shared ones) by path, and the
+    ids of every stored chunk."""
     by_path: dict[str, dict[str, dict[str, Any]]] = {}
+    every: set[str] = set()
     for page in kb.iter_chunks(["metadatas"]):
         for cid, meta in zip(page["ids"], page["metadatas"], strict=True):
-            by_path.setdefault(str((meta or {}).get("path", "")), {})[cid] = meta or {}
-    return by_path
+            every.add(cid)
+            if (meta or {}).get(OWNER_KEY) == owner:
+                by_path.setdefault(str((meta or {}).get("path", "")), {})[cid] = meta or {}
+    return by_path, every
+
+
+def _owned_id(owner: str, cid: str) -> str:
+    """The id of a chunk owned by ``owner``: never equal to a shared or other user's chunk."""
+    return sha(f"{OWNER_KEY}:{owner}\n{cid}")[:32]
 
 
 def _up_to_date(old: dict[str, dict[str, Any]], source_hash: str) -> bool:
@@ -198,6 +235,7 @@ def ingest_paths(
     title_field: str | None = None,
     id_field: str | None = None,
     metadata: Mapping[str, Any] | None = None,
+    owner: str | None = None,
     embedding_model: str = "local",
     max_bytes: int = MAX_BYTES,
     batch_size: int = EMBED_BATCH,
@@ -221,6 +259,9 @@ def ingest_paths(
         title_field: JSON field holding its title (default: title or name).
         id_field: JSON field holding its id (default: id; else the record's position).
         metadata: Extra scalar metadata merged into every chunk, e.g. ``{"tenant": "acme"}``.
+        owner: The user these documents belong to: their chunks are only ever retrieved for
+            that ``user_id``, and re-ingesting or ``sync`` only touches that user's documents
+            (None: shared documents, visible to everyone).
         embedding_model: Embedder of a new knowledge base (`tools.vectorstore.open_kb`).
         max_bytes: Larger files are listed as failures.
         batch_size: Chunks embedded and written together (each batch is stored atomically).
@@ -237,6 +278,12 @@ def ingest_paths(
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
     extra = check_metadata(metadata)
+    if OWNER_KEY in extra:
+        raise ValueError(f"metadata key {OWNER_KEY!r} is reserved: pass owner= instead")
+    if owner is not None:
+        if not isinstance(owner, str) or not owner.strip():
+            raise ValueError("the owner of the documents (--user) must be a non-empty user id")
+        extra[OWNER_KEY] = owner
     mapping = _fields(fields, text_field, title_field, id_field)
     settings = json.dumps(
         [CHUNKER_VERSION, chunk_size, chunk_overlap, parent_child, vars(mapping), extra],
@@ -246,7 +293,7 @@ def ingest_paths(
     report = IngestReport()
     files = list(discover(paths))
     base = open_kb(data_dir, kb, create=True, embedding_model=embedding_model)
-    existing = _existing(base)
+    existing, stored = _existing(base, owner)
     seen_paths: set[str] = set()
     updated = 0
     with IngestProgress(progress, total_files=len(files)) as bar:
@@ -282,6 +329,9 @@ def ingest_paths(
                 )
                 if not chunks:
                     raise FileError("no text to index")
+                if owner is not None:
+                    for chunk in chunks:
+                        chunk.id = _owned_id(owner, chunk.id)
             except FileError as exc:
                 report.failures.append((rel, str(exc)))
                 continue
@@ -298,7 +348,7 @@ def ingest_paths(
                 [cid for path, rows in existing.items() if path not in seen_paths for cid in rows]
             )
     changed = bool(report.chunks_added or report.chunks_removed or updated)
-    if changed or set(base.lexical().ids) != {c for rows in existing.values() for c in rows}:
+    if changed or set(base.lexical().ids) != stored:
         base.rebuild_lexical()
     invalidate(data_dir, kb)
     report.seconds = time.perf_counter() - started

@@ -2,7 +2,8 @@
 
 Searches fuse both rankings (weighted score fusion by default, RRF available), take a metadata
 filter applied to both indexes, and return parent sections in parent-child mode. Chunks
-carrying a ``tenant`` are only returned to a filter naming that tenant.
+carrying a ``tenant`` are only returned to a filter naming that tenant; chunks carrying an
+``owner`` (a user's own documents) only to a search by that ``viewer``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ DENSE_WEIGHT = 0.6
 RRF_K = 60
 PAGE = 5000
 TENANT_KEY = "tenant"
+OWNER_KEY = "owner"
 ALLOW_CACHE = 32
 
 
@@ -87,20 +89,35 @@ def fuse(
 
 
 def chroma_where(
-    where: dict[str, Any] | None, tenants: list[str] | None = None
+    where: dict[str, Any] | None,
+    tenants: list[str] | None = None,
+    owners: list[str] | None = None,
+    viewer: str | None = None,
 ) -> dict[str, Any] | None:
     """The Chroma ``where`` clause of an equality filter.
 
     Without a ``tenant`` key, chunks of any of ``tenants`` (the tenants present in the
     knowledge base) are excluded, so tenant data is only ever returned to its own tenant.
+    Chunks of any of ``owners`` other than ``viewer`` are always excluded, so a user's own
+    documents are only returned to that user (unowned chunks to everyone).
+
+    Raises:
+        ValueError: ``where`` names an ``owner``: ownership comes from ``viewer`` only.
 
     Example:
         >>> chroma_where({"tenant": "acme", "path": "a.md"})
         {'$and': [{'path': 'a.md'}, {'tenant': 'acme'}]}
+        >>> chroma_where(None, owners=["alice", "bob"], viewer="bob")
+        {'owner': {'$nin': ['alice']}}
     """
+    if OWNER_KEY in (where or {}):
+        raise ValueError(f"{OWNER_KEY!r} is not a filter: a user's documents follow user_id")
     clauses: list[dict[str, Any]] = [{k: v} for k, v in sorted((where or {}).items())]
     if TENANT_KEY not in (where or {}) and tenants:
         clauses.append({TENANT_KEY: {"$nin": list(tenants)}})
+    hidden = [owner for owner in owners or [] if owner != viewer]
+    if hidden:
+        clauses.append({OWNER_KEY: {"$nin": hidden}})
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
@@ -174,6 +191,7 @@ class KnowledgeBase:
         ids: list[str] = []
         texts: list[str] = []
         tenants: set[str] = set()
+        owners: set[str] = set()
         for page in self.iter_chunks(["documents", "metadatas"]):
             for cid, text, meta in zip(
                 page["ids"], page["documents"], page["metadatas"], strict=True
@@ -183,7 +201,9 @@ class KnowledgeBase:
                 texts.append(index_text(str(meta.get("title", "")), text or ""))
                 if meta.get(TENANT_KEY) is not None:
                     tenants.add(str(meta[TENANT_KEY]))
-        index = lexical.LexicalIndex.build(ids, texts, tenants)
+                if meta.get(OWNER_KEY) is not None:
+                    owners.add(str(meta[OWNER_KEY]))
+        index = lexical.LexicalIndex.build(ids, texts, tenants, owners)
         index.save(self.lexical_dir)
         with self._lock:
             self._lexical = index
@@ -197,7 +217,8 @@ class KnowledgeBase:
         version = lexical.current_version(self.lexical_dir)
         if current is None or current.version != version:
             current = lexical.LexicalIndex.load(self.lexical_dir)
-        if current is None or current.tenants is None or len(current) != self.count():
+        stale = current is None or current.tenants is None or current.owners is None
+        if stale or len(current) != self.count():
             return self.rebuild_lexical()
         with self._lock:
             self._lexical = current
@@ -234,11 +255,12 @@ class KnowledgeBase:
         mode: Mode = "hybrid",
         *,
         where: dict[str, Any] | None = None,
+        viewer: str | None = None,
     ) -> Candidates:
         """Top-``n`` dense and BM25 candidates of ``query`` among the chunks matching the
-        equality filter ``where``, each scored both ways."""
+        equality filter ``where`` and visible to ``viewer``, each scored both ways."""
         index = self.lexical()
-        clause = chroma_where(where, index.tenants)
+        clause = chroma_where(where, index.tenants, index.owners, viewer)
         qvec = self.embed_query(query)
         dense: dict[str, float] = {}
         dense_rank: list[str] = []
@@ -270,6 +292,7 @@ class KnowledgeBase:
         *,
         mode: Mode = "hybrid",
         where: dict[str, Any] | None = None,
+        viewer: str | None = None,
     ) -> list[Doc]:
         """The ``k`` best chunks for ``query`` as `Doc`s (source ``"vectorstore"``).
 
@@ -282,10 +305,12 @@ class KnowledgeBase:
             mode: ``"hybrid"`` (dense + BM25 fused), ``"dense"`` or ``"bm25"``.
             where: Equality filter on chunk metadata, e.g. ``{"tenant": "acme"}``, applied to
                 both indexes.
+            viewer: The user searching: chunks owned by another user are never returned
+                (None: only unowned chunks).
         """
         if k <= 0 or not self.count():
             return []
-        cands = self.candidates(query, max(CANDIDATES, k), mode, where=where)
+        cands = self.candidates(query, max(CANDIDATES, k), mode, where=where, viewer=viewer)
         if mode == "dense":
             ranked = [(cid, cands.dense[cid]) for cid in cands.dense_rank]
         elif mode == "bm25":

@@ -3,8 +3,8 @@
 The index lives in ``<data_dir>/bm25/<kb>/``: each build is written to a fresh version
 directory and then published by atomically replacing the ``CURRENT`` pointer file, so an
 interrupted build leaves the previous index in use. Beside the ids, a version records the
-tenants its chunks belong to (``tenants.json``), so searches without a tenant filter can
-exclude every tenant's chunks.
+tenants its chunks belong to (``tenants.json``) and the users who own some of them
+(``owners.json``), so searches can exclude every other tenant's and user's chunks.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ B = 0.4
 POINTER = "CURRENT"
 IDS_FILE = "ids.json"
 TENANTS_FILE = "tenants.json"
+OWNERS_FILE = "owners.json"
 
 _stemmer = Stemmer.Stemmer("english")
 
@@ -55,12 +56,15 @@ class LexicalIndex:
         ids: list[str],
         version: str = "",
         tenants: list[str] | None = None,
+        owners: list[str] | None = None,
     ) -> None:
         self._model = model
         self.ids = ids
         self.version = version
         self.tenants = tenants
         """Distinct tenants of the indexed chunks (None: unknown, an index from before)."""
+        self.owners = owners
+        """Distinct owners of the indexed chunks (None: unknown, an index from before)."""
         self._pos = {cid: i for i, cid in enumerate(ids)}
 
     def __len__(self) -> int:
@@ -68,7 +72,11 @@ class LexicalIndex:
 
     @classmethod
     def build(
-        cls, ids: Sequence[str], texts: Sequence[str], tenants: Iterable[str] = ()
+        cls,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        tenants: Iterable[str] = (),
+        owners: Iterable[str] = (),
     ) -> LexicalIndex:
         """Index ``texts`` (title plus content of each chunk) under their chunk ``ids``.
 
@@ -76,15 +84,16 @@ class LexicalIndex:
             ids: Chunk ids.
             texts: The text indexed for each chunk.
             tenants: The tenants the chunks belong to (duplicates allowed).
+            owners: The users who own chunks (duplicates allowed).
         """
         if len(ids) != len(texts):
             raise ValueError("ids and texts must have the same length")
-        tenant_list = sorted(set(tenants))
+        scopes = {"tenants": sorted(set(tenants)), "owners": sorted(set(owners))}
         if not ids:
-            return cls(None, [], tenants=tenant_list)
+            return cls(None, [], **scopes)
         model = bm25s.BM25(k1=K1, b=B)
         model.index(_tokenize(list(texts)), show_progress=False)
-        return cls(model, list(ids), tenants=tenant_list)
+        return cls(model, list(ids), **scopes)
 
     def positions(self, ids: Iterable[str]) -> np.ndarray:
         """Positions of the indexed ``ids`` (unknown ids are skipped), for `restrict`."""
@@ -144,8 +153,9 @@ class LexicalIndex:
         if self._model is not None:
             self._model.save(str(target), show_progress=False)
         (target / IDS_FILE).write_text(json.dumps(self.ids), encoding="utf-8")
-        if self.tenants is not None:
-            (target / TENANTS_FILE).write_text(json.dumps(self.tenants), encoding="utf-8")
+        for name, values in ((TENANTS_FILE, self.tenants), (OWNERS_FILE, self.owners)):
+            if values is not None:
+                (target / name).write_text(json.dumps(values), encoding="utf-8")
         tmp = root / f".{POINTER}.{version}.tmp"
         tmp.write_text(version, encoding="utf-8")
         os.replace(tmp, root / POINTER)
@@ -166,11 +176,16 @@ class LexicalIndex:
             model = bm25s.BM25.load(str(folder), show_progress=False) if ids else None
         except (OSError, ValueError):
             return None
-        try:
-            tenants = json.loads((folder / TENANTS_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            tenants = None
-        return cls(model, ids, version, tenants)
+        tenants, owners = (_read_list(folder / name) for name in (TENANTS_FILE, OWNERS_FILE))
+        return cls(model, ids, version, tenants, owners)
+
+
+def _read_list(path: Path) -> list[str] | None:
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return [str(v) for v in values] if isinstance(values, list) else None
 
 
 def current_version(root: str | os.PathLike[str]) -> str:

@@ -7,7 +7,8 @@ machine rebuilds its own BM25 index from the collection when their chunk counts 
 Embeddings are always computed here (Chroma never embeds) and the collection records the
 embedder that built it, which is the one it is searched with (see `open_kb`). Searches take
 a metadata filter applied to both indexes; chunks carrying a ``tenant`` are only returned to
-a filter naming that tenant.
+a filter naming that tenant, and chunks carrying an ``owner`` (ingested with ``--user``) only
+to that user (``Context.user_id``).
 """
 
 from __future__ import annotations
@@ -241,10 +242,10 @@ class VectorStoreRetriever:
         return None
 
     def retrieve(self, query: str, ctx: Context, *, k: int, store: Any = None) -> list[Doc]:
-        """Hybrid search of ``ctx.kb`` filtered by ``ctx.filters``; raises `SourceError` with
-        a one-line reason on failure."""
+        """Hybrid search of ``ctx.kb`` filtered by ``ctx.filters``, among the chunks
+        ``ctx.user_id`` may see; raises `SourceError` with a one-line reason on failure."""
         try:
-            return open_for(ctx).search(query, k, where=ctx.filters or None)
+            return open_for(ctx).search(query, k, where=ctx.filters or None, viewer=ctx.user_id)
         except KnowledgeBaseNotFound as exc:
             raise SourceError(one_line(exc, 300)) from exc
         except SourceError:

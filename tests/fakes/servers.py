@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -32,6 +33,11 @@ class FakeResponse:
         delay: Seconds to wait before answering (cut short when the server stops).
         content_type: Defaults to JSON for dicts and lists, else ``text/plain``.
         headers: Extra response headers.
+        drop_after: Send only this many bytes of the body (the headers announce all of it),
+            then close the connection: a response dropped mid-stream.
+        hang_after: Send only this many bytes of the body, then send nothing more until the
+            server stops: a response that stalls mid-stream.
+        release: Answer before ``delay`` is over once this event is set.
     """
 
     status: int = 200
@@ -39,6 +45,9 @@ class FakeResponse:
     delay: float = 0.0
     content_type: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    drop_after: int | None = None
+    hang_after: int | None = None
+    release: threading.Event | None = field(default=None, compare=False, repr=False)
 
     def encoded(self) -> tuple[bytes, str]:
         """The body as bytes and its content type."""
@@ -81,7 +90,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=self.rfile.read(length) if length else b"",
         )
         response = self.server.owner._respond(request)
-        if response.delay and self.server.owner.stopping.wait(response.delay):
+        if response.delay and self._waited_out(response):
             return
         data, content_type = response.encoded()
         self.send_response(response.status)
@@ -90,7 +99,27 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        cut = response.drop_after if response.hang_after is None else response.hang_after
+        self.wfile.write(data if cut is None else data[:cut])
+        if cut is None:
+            return
+        self.wfile.flush()
+        if response.hang_after is not None:
+            self.server.owner.stopping.wait()
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _waited_out(self, response: FakeResponse) -> bool:
+        """Wait for the response's delay (or its release); True when the server stopped."""
+        stopping = self.server.owner.stopping
+        if response.release is None:
+            return stopping.wait(response.delay)
+        end = time.monotonic() + response.delay
+        while (left := end - time.monotonic()) > 0 and not response.release.is_set():
+            if stopping.wait(min(left, 0.05)):
+                return True
+        return False
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
@@ -110,8 +139,9 @@ class FakeServer:
     """A threaded HTTP server on 127.0.0.1 (random port) answering from a script per path.
 
     A path's script is one `FakeResponse` (always), a sequence (served in order, the last one
-    repeating) or a callable taking the `RecordedRequest`. Unknown paths get 404. The server
-    stops on leaving the ``with`` block, or by itself after ``max_lifetime`` seconds.
+    repeating) or a callable taking the `RecordedRequest`. Unknown paths get ``fallback``
+    (a script for every other path), else 404. The server stops on leaving the ``with``
+    block, or by itself after ``max_lifetime`` seconds.
 
     Attributes:
         url: Base URL, e.g. ``http://127.0.0.1:54321``.
@@ -119,8 +149,15 @@ class FakeServer:
         stopping: Set once the server is stopping.
     """
 
-    def __init__(self, routes: Mapping[str, Script] | None = None, *, max_lifetime: float = 60.0):
+    def __init__(
+        self,
+        routes: Mapping[str, Script] | None = None,
+        *,
+        max_lifetime: float = 60.0,
+        fallback: Script | None = None,
+    ):
         self.routes: dict[str, Script] = dict(routes or {})
+        self.fallback = fallback
         self.requests: list[RecordedRequest] = []
         self.stopping = threading.Event()
         self._served: dict[str, int] = {}
@@ -152,7 +189,7 @@ class FakeServer:
     def _respond(self, request: RecordedRequest) -> FakeResponse:
         with self._lock:
             self.requests.append(request)
-            script = self.routes.get(request.path)
+            script = self.routes.get(request.path, self.fallback)
             if script is None:
                 return FakeResponse(status=404, body={"detail": "not found"})
             if isinstance(script, FakeResponse):
