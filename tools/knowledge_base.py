@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +37,8 @@ PAGE = 5000
 TENANT_KEY = "tenant"
 OWNER_KEY = "owner"
 ALLOW_CACHE = 32
+COUNT_CHECK_SECONDS = 2.0
+"""How often `KnowledgeBase.lexical` compares its BM25 index with the collection's size."""
 
 
 class KnowledgeBaseNotFound(LookupError):
@@ -123,6 +126,19 @@ def chroma_where(
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+def _top_positive(scores: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the ``n`` highest positive scores, best first (ties: lower position
+    first). Only the positive scores are sorted: a BM25 query matches a small share of a
+    large index.
+
+    Example:
+        >>> _top_positive(np.array([0.0, 0.5, 0.5, 0.9, 0.0]), 3).tolist()
+        [3, 1, 2]
+    """
+    positive = np.flatnonzero(scores > 0)
+    return positive[np.lexsort((positive, -scores[positive]))][:n]
+
+
 class KnowledgeBase:
     """One knowledge base: its Chroma collection and its BM25 index, kept in sync."""
 
@@ -145,6 +161,7 @@ class KnowledgeBase:
         self._allowed: dict[tuple[str, str], np.ndarray] = {}
         self._lock = threading.Lock()
         self._build_lock = threading.Lock()
+        self._counted_at = -COUNT_CHECK_SECONDS
 
     @property
     def lexical_dir(self) -> Path:
@@ -211,15 +228,25 @@ class KnowledgeBase:
 
     def lexical(self) -> lexical.LexicalIndex:
         """The BM25 index, reloaded when another process published a newer one and rebuilt
-        when it is missing or does not match the collection."""
+        when it is missing or does not match the collection.
+
+        The collection is counted when a version is loaded and then at most every
+        `COUNT_CHECK_SECONDS` (``count()`` grows with the collection: ~9 ms at 100k chunks),
+        which is how long a change made through a shared Chroma server by another machine
+        can go unseen by this one's BM25 index.
+        """
         with self._lock:
             current = self._lexical
         version = lexical.current_version(self.lexical_dir)
-        if current is None or current.version != version:
+        loaded = current is None or current.version != version
+        if loaded:
             current = lexical.LexicalIndex.load(self.lexical_dir)
         stale = current is None or current.tenants is None or current.owners is None
-        if stale or len(current) != self.count():
-            return self.rebuild_lexical()
+        now = time.monotonic()
+        if stale or loaded or now - self._counted_at >= COUNT_CHECK_SECONDS:
+            if stale or len(current) != self.count():
+                return self.rebuild_lexical()
+            self._counted_at = now
         with self._lock:
             self._lexical = current
         return current
@@ -277,8 +304,7 @@ class KnowledgeBase:
             scores = index.restrict(scores, self._allowed_positions(index, clause))
         bm25_rank: list[str] = []
         if mode != "dense" and scores.size:
-            top = np.argsort(-scores, kind="stable")[:n]
-            bm25_rank = [index.ids[i] for i in top if scores[i] > 0]
+            bm25_rank = [index.ids[i] for i in _top_positive(scores, n)]
         bm25 = {cid: index.score_of(scores, cid) for cid in dict.fromkeys(dense_rank + bm25_rank)}
         missing = [cid for cid in bm25_rank if cid not in dense]
         for cid, vec in self._vectors(missing).items():
@@ -308,7 +334,7 @@ class KnowledgeBase:
             viewer: The user searching: chunks owned by another user are never returned
                 (None: only unowned chunks).
         """
-        if k <= 0 or not self.count():
+        if k <= 0 or not len(self.lexical()):
             return []
         cands = self.candidates(query, max(CANDIDATES, k), mode, where=where, viewer=viewer)
         if mode == "dense":

@@ -231,7 +231,7 @@ class VectorStoreRetriever:
         hint = f"run `agentic-rag ingest PATH{kb_flag}` first"
         try:
             kb = open_for(ctx)
-            if kb.count() == 0:
+            if not len(kb.lexical()):
                 return f"knowledge base {ctx.kb!r} is empty: {hint}"
         except KnowledgeBaseNotFound:
             return f"knowledge base {ctx.kb!r} does not exist: {hint}"
