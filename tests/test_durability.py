@@ -34,6 +34,7 @@ import pytest
 from langgraph_sdk import get_client
 
 from graphs import build_graph
+from tests.cli_env import cli_env
 from tests.dev_server import server_config, server_env, start_dev_server
 from tests.fakes.held import ANSWER, HeldEndpoint
 from tests.postgres import fresh_database, postgres_server
@@ -78,18 +79,6 @@ def pg_server(tmp_path_factory):
 def postgres_url(pg_server):
     with fresh_database(pg_server) as url:
         yield url
-
-
-def _cli_env(data_dir: str, checkpointer: str, extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTIC_RAG_", "CHROMA_"))}
-    env.update(
-        LANGSMITH_TRACING="false",
-        AGENTIC_RAG_DATA_DIR=data_dir,
-        AGENTIC_RAG_CHECKPOINTER=checkpointer,
-        AGENTIC_RAG_STORE="memory",
-        **extra,
-    )
-    return env
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -168,7 +157,7 @@ def test_cli_killed_mid_run_continues_from_the_last_completed_node(
         spec = request.getfixturevalue("postgres_url")
     else:
         spec = f"sqlite:{tmp_path / 'threads.sqlite'}"
-    env = _cli_env(banking_kb, spec, endpoint.env())
+    env = cli_env(banking_kb, spec, endpoint.env())
     thread = f"kill-{checkpointer}-{blocked}"
 
     process = subprocess.Popen(
@@ -390,7 +379,7 @@ def test_sigkill_mid_reingest_of_changed_files_keeps_every_file_searchable(tmp_p
     middle of re-ingesting changed files; a re-run leaves exactly the new versions."""
     corpus, data_dir = tmp_path / "corpus", tmp_path / "data"
     export_banking_corpus(corpus, limit=12)
-    env = _cli_env(str(data_dir), "memory", {})
+    env = cli_env(str(data_dir), "memory", {})
     first = _run(["ingest", str(corpus)], env)
     assert first.returncode == 0, first.stderr
     old = _chunks_by_path(data_dir)

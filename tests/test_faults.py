@@ -37,6 +37,7 @@ from graphs import build_graph
 from nodes import models
 from nodes.models import register_chat_model, reset_endpoints, unregister_chat_model
 from state.context import Context
+from tests.cli_env import cli_env
 from tests.dev_server import DevServer, free_port, wait_until_ready
 from tests.fakes.held import HeldEndpoint
 from tests.fakes.openai_server import (
@@ -711,23 +712,11 @@ def test_postgres_checkpointer_that_cannot_be_opened_is_one_line(request, tmp_pa
     assert elapsed < 2 + SLACK
 
 
-def _cli_env(data_dir: str, checkpointer: str, extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTIC_RAG_", "CHROMA_"))}
-    env.update(
-        LANGSMITH_TRACING="false",
-        AGENTIC_RAG_DATA_DIR=data_dir,
-        AGENTIC_RAG_CHECKPOINTER=checkpointer,
-        AGENTIC_RAG_STORE="memory",
-        **extra,
-    )
-    return env
-
-
 def test_cli_with_an_unreachable_postgres_exits_2_with_one_line(banking_kb):
     url = _tcp(refused_url())
     done = subprocess.run(
         [CLI, "ask", FEE_Q],
-        env=_cli_env(banking_kb, url, {}),
+        env=cli_env(banking_kb, url, {}),
         capture_output=True,
         text=True,
         timeout=120,
@@ -791,7 +780,7 @@ def test_postgres_stopped_mid_run_fails_the_cli_in_one_line_and_the_run_continue
     database = _database(postgres_url)
     held = HeldEndpoint("generator")
     with held.server:
-        env = _cli_env(banking_kb, url, held.env())
+        env = cli_env(banking_kb, url, held.env())
         process = subprocess.Popen(
             [CLI, "ask", FEE_Q, "--thread", "stopped", "--json"],
             env=env,
