@@ -42,7 +42,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -58,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 from langgraph_sdk import get_client  # noqa: E402
 
+from bench import host  # noqa: E402
 from tests.dev_server import dev_server, server_config, server_env  # noqa: E402
 from tools.demo_corpus import banking_documents, export_banking_corpus  # noqa: E402
 from tools.ingest import ingest_paths  # noqa: E402
@@ -354,15 +354,7 @@ def left_over() -> list[str]:
 
 def machine() -> str:
     """CPU model, cores and Python version."""
-    model = "unknown CPU"
-    with open("/proc/cpuinfo", encoding="utf-8") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"{model}, {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
-    )
+    return host.describe()
 
 
 def summarize(modes: list[Mode], name: str) -> dict[str, float]:

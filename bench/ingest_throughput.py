@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -41,6 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import host  # noqa: E402
 from tools.chunking import chunk_sections  # noqa: E402
 from tools.demo_corpus import export_banking_corpus  # noqa: E402
 from tools.embedder import LocalEmbeddings, get_embedder  # noqa: E402
@@ -263,17 +263,8 @@ def profile_ingest(corpus: Path) -> tuple[list[tuple[str, float]], float, str]:
 
 def machine() -> str:
     """CPU model, cores, Python and onnxruntime thread setting."""
-    model = "unknown CPU"
-    with open("/proc/cpuinfo", encoding="utf-8") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
     threads = os.environ.get("AGENTIC_RAG_EMBED_THREADS", "1")
-    return (
-        f"{model}, {os.cpu_count()} cores, {platform.machine()}, Python "
-        f"{platform.python_version()}, ONNX intra-op threads {threads}"
-    )
+    return f"{host.describe()}, ONNX intra-op threads {threads}"
 
 
 def render(rounds: list[Round], meta: dict[str, Any], profile: Any) -> str:

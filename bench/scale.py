@@ -47,6 +47,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import host  # noqa: E402
 from tools.chunking import chunk_sections  # noqa: E402
 from tools.demo_corpus import export_banking_corpus  # noqa: E402
 from tools.embedder import get_embedder  # noqa: E402
@@ -369,14 +370,7 @@ def run_probe(data_dir: Path) -> dict[str, Any]:
 
 
 def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor() or "?",
-    )
+    cpu = host.cpu_model()
     mem = int(Path("/proc/meminfo").read_text().split()[1]) / 2**20
     return (
         f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GB RAM, {platform.machine()}, "
