@@ -1,11 +1,13 @@
-"""Routing functions: each reads state only and returns the next node's name."""
+"""Routing functions: each reads the state (and the run's limits) and returns the next node."""
 
 from __future__ import annotations
 
 from typing import Literal
 
+from langgraph.runtime import Runtime
 from langgraph.types import Send
 
+from state.context import Context, get_context
 from state.schema import State
 
 
@@ -24,12 +26,11 @@ def after_clarification(state: State) -> Literal["rewrite_query", "select_source
 
 
 def after_selection(
-    state: State,
+    state: State, runtime: Runtime[Context]
 ) -> list[Send] | Literal["approve_web_search", "grade_documents"]:
-    """Web queries wait for the human's approval when the policy says ``ask``."""
+    """Web queries wait for the human's approval when ``Context.web_approval`` is ``ask``."""
     tasks = (state.get("route") or {}).get("tasks") or []
-    policies = state.get("policies") or {}
-    if policies.get("web_approval") == "ask" and any(t["source"] == "web" for t in tasks):
+    if get_context(runtime).web_approval == "ask" and any(t["source"] == "web" for t in tasks):
         return "approve_web_search"
     return fan_out(state)
 
@@ -53,24 +54,17 @@ def after_generation(state: State) -> Literal["check_answer", "finalize"]:
 
 
 def after_check(
-    state: State,
+    state: State, runtime: Runtime[Context]
 ) -> Literal["generate", "rewrite_query", "review_answer", "finalize"]:
-    """Not grounded: regenerate; not relevant: rewrite and retrieve again; within budgets.
-
-    The budgets (``max_generations``, ``max_rewrites``) are copied into ``state["budgets"]``
-    by `rewrite_query`, so this function needs no runtime.
-    """
+    """Not grounded: regenerate; not relevant: rewrite and retrieve again; within the
+    ``max_generations`` and ``max_rewrites`` budgets; then the answer review policy."""
+    ctx = get_context(runtime)
     checks = state.get("checks") or {}
-    budgets = state.get("budgets") or {}
-    if not checks.get("grounded", True) and state.get("generations", 0) < budgets.get(
-        "max_generations", 0
-    ):
+    if not checks.get("grounded", True) and state.get("generations", 0) < ctx.max_generations:
         return "generate"
-    if not checks.get("relevant", True) and state.get("rewrites", 0) < budgets.get(
-        "max_rewrites", 0
-    ):
+    if not checks.get("relevant", True) and state.get("rewrites", 0) < ctx.max_rewrites:
         return "rewrite_query"
-    review = (state.get("policies") or {}).get("answer_review", "off")
+    review = ctx.answer_review
     failed = not (checks.get("grounded", True) and checks.get("relevant", True))
     if review == "always" or (review == "on_failure" and failed):
         return "review_answer"

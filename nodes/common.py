@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -104,3 +104,29 @@ PER_TURN_RESET: dict[str, Any] = {
     "web_searches": 0,
 }
 """The update that clears every per-turn field at the start of a turn."""
+
+_CLEARED: dict[str, Any] = {"documents": [], "errors": [], "notes": [], "trace": [], "usage": {}}
+"""What the fields reset through their reducers hold once cleared."""
+
+
+def turn_reset(state: Mapping[str, Any], always: Collection[str] = ()) -> dict[str, Any]:
+    """The part of `PER_TURN_RESET` that changes ``state``: fields already clear are not
+    written again (every write is stored with each checkpoint of the turn).
+
+    An absent field counts as clear, unless it is in ``always`` (fields a caller reads
+    after the turn, which must then exist).
+
+    Example:
+        >>> sorted(turn_reset({"answer": "Fee: $5.", "rewrites": 0, "grades": []}))
+        ['answer']
+        >>> sorted(turn_reset({}, always={"answer"}))
+        ['answer']
+    """
+    update: dict[str, Any] = {}
+    for key, reset in PER_TURN_RESET.items():
+        if key not in state:
+            if key in always:
+                update[key] = reset
+        elif state[key] != _CLEARED.get(key, reset):
+            update[key] = reset
+    return update

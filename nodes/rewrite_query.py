@@ -9,12 +9,12 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from nodes.common import (
-    PER_TURN_RESET,
     clarified_question,
     history_before,
     latest_human,
     text_of,
     traced,
+    turn_reset,
 )
 from nodes.local import router as local_router
 from nodes.local.text import content_terms
@@ -22,7 +22,7 @@ from nodes.models import call_model, describe_error, get_chat_model, parse_json_
 from prompts.router import REWRITE_FEEDBACK, ROUTER_SYSTEM, SOURCE_HELP
 from state.context import Context, get_context
 from state.reducers import RESET
-from state.schema import State
+from state.schema import OUTPUT_FIELDS, State
 from tools.sources import unavailable_sources
 
 MAX_QUESTION_CHARS = 4000
@@ -32,8 +32,9 @@ MAX_QUESTION_CHARS = 4000
 def rewrite_query(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Start or restart a turn: keep the question, write the search query, maybe a plan.
 
-    On a new turn every per-turn field is reset. When called again because an answer was
-    judged not relevant, the rewrite budget is charged and retrieval starts over. A plain new
+    On a new turn every per-turn field that is not already clear is reset. When called
+    again because an answer was judged not relevant, the rewrite budget is charged and
+    retrieval starts over. A plain new
     question is planned by the offline rules even when a router model is set
     (``Context.router_skip_plain``): the model would plan it the same way. The router
     model sees only what the user wrote (never the assistant's answers, which quote
@@ -46,7 +47,7 @@ def rewrite_query(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     question = " ".join((clarified or text_of(human)).split())[:MAX_QUESTION_CHARS]
     new_turn = human is not None and state.get("turn_id") != human.id
     update: dict[str, Any] = (
-        dict(PER_TURN_RESET)
+        turn_reset(state, always=OUTPUT_FIELDS)
         if new_turn
         else {
             "rewrites": state.get("rewrites", 0) + 1,
@@ -57,20 +58,7 @@ def rewrite_query(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             "plan": {},
         }
     )
-    update.update(
-        turn_id=human.id if human else None,
-        question=question,
-        budgets={
-            "max_rewrites": ctx.max_rewrites,
-            "max_generations": ctx.max_generations,
-            "max_web_searches": ctx.max_web_searches,
-        },
-        policies={
-            "web_approval": ctx.web_approval,
-            "clarify": ctx.clarify,
-            "answer_review": ctx.answer_review,
-        },
-    )
+    update.update(turn_id=human.id if human else None, question=question)
     history = history_before(messages, human)
     previous_query = None if new_turn else state.get("query")
 

@@ -70,8 +70,6 @@ class State(InputState, total=False):
     citations: list[Citation]
     checks: dict[str, Any]
     notes: Annotated[list[str], extend_or_reset]
-    budgets: dict[str, int]
-    policies: dict[str, Any]
     remembered: list[str]
     rewrites: int
     generations: int
@@ -79,6 +77,10 @@ class State(InputState, total=False):
     trace: Annotated[list[str], extend_or_reset]
     usage: Annotated[dict[str, Any], merge_usage]
     thread_id: str | None
+
+
+OUTPUT_FIELDS: frozenset[str] = frozenset(OutputState.__annotations__)
+"""The fields a caller reads after a turn."""
 
 
 class RetrieveTask(TypedDict):

@@ -60,7 +60,7 @@ def test_per_turn_fields_are_reset_each_turn(app, banking_kb):
     assert {d["query"] for d in s2["context_docs"]} <= {OPEN_Q, s2["query"]}
     assert s2["documents"] == [], "documents are cleared once refined into strips"
     assert set(second["usage"]["ms_per_node"]) <= set(second["trace"])
-    assert s2["generations"] == 1 and s2["rewrites"] == 0
+    assert s2["generations"] == 1 and s2.get("rewrites", 0) == 0
     # grades (every graded document) and the generator's context are this turn's only
     graded = [g["id"] for g in s2["grades"]]
     ids_now = set(graded)

@@ -269,6 +269,7 @@ _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}")
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=(?!\[\d)[\"'(\[]?[A-Z0-9])")
 _MARKUP = re.compile(r"(\*\*|__|`|~~)")
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+_RULE_CHARS = frozenset("-=*_")
 
 
 @lru_cache(maxsize=1)
@@ -278,9 +279,10 @@ def _stemmer() -> Stemmer.Stemmer:
 
 def clean_markup(text: str) -> str:
     """Drop inline markdown (emphasis, code ticks, link targets) and squeeze whitespace."""
-    text = _LINK.sub(r"\1", text)
+    if "](" in text:
+        text = _LINK.sub(r"\1", text)
     text = _MARKUP.sub("", text)
-    return re.sub(r"\s+", " ", text).strip()
+    return " ".join(text.split())
 
 
 def is_heading(line: str) -> bool:
@@ -293,7 +295,8 @@ def _split_prose(text: str) -> list[str]:
     start = 0
     for match in _BOUNDARY.finditer(text):
         before = text[start : match.start()].rstrip("\"')]")
-        last = before.rsplit(None, 1)[-1].rstrip(".").lower() if before.split() else ""
+        words = before.rsplit(None, 1)
+        last = words[-1].rstrip(".").lower() if words else ""
         if last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha()):
             continue
         parts.append(text[start : match.start()].strip())
@@ -329,7 +332,7 @@ def split_sentences(text: str) -> list[str]:
 
     for raw in text.splitlines():
         line = raw.strip()
-        if not line or is_heading(line) or _TABLE_RULE.match(line) or set(line) <= set("-=*_"):
+        if not line or is_heading(line) or _TABLE_RULE.match(line) or set(line) <= _RULE_CHARS:
             flush()
             continue
         if line.startswith("|"):
@@ -356,6 +359,8 @@ def tokenize(text: str) -> list[str]:
         >>> tokenize("The fee is $1,000.50 -- isn't it?")
         ['the', 'fee', 'is', '1,000.50', "isn't", 'it']
     """
+    if text.isascii():
+        return _WORD.findall(text.lower())
     return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
 
 
@@ -366,7 +371,7 @@ def count_words(text: str) -> int:
         >>> count_words("The fee is $1,000.50 -- isn't it?")
         6
     """
-    return sum(1 for _ in _WORD.finditer(text))
+    return len(_WORD.findall(text))
 
 
 def stem(words: list[str]) -> list[str]:
