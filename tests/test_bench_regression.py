@@ -2,7 +2,7 @@
 
 They pin what the benchmarks assume: how many LLM calls each system spends per question with
 the benchmarks' scripted models, and how many nodes each graph of the overhead benchmark
-executes per question.
+executes per question, and how much a turn stores in its checkpoints.
 """
 
 from __future__ import annotations
@@ -72,3 +72,37 @@ def test_overhead_bench_graphs_execute_the_assumed_nodes(banking_kb, bench_quest
             assert len(graph_overhead.run_bare(bare, question, f"t{i}")["trace"]) == n
             config = {"configurable": {"thread_id": f"t{i}"}}
             assert len(list(ours_saver.list(config))) == len(list(bare_saver.list(config)))
+
+
+MAX_WRITES_PER_TURN = 64
+"""Channel values a happy-path turn stores (61 measured: 72 before turns stopped re-clearing
+fields that were already clear and the limits stopped being copied into the state)."""
+MAX_CHECKPOINT_KB_PER_TURN = 80
+"""Checkpoint kilobytes a happy-path turn stores (64-72 measured on these questions)."""
+
+
+def test_a_turn_stores_few_writes_and_small_checkpoints(banking_kb, bench_questions, tmp_path):
+    docs = graph_overhead.fixed_documents(bench_questions, banking_kb)
+    with (
+        graph_overhead.instant_setup(docs) as (ctx, meters),
+        open_checkpointer(f"sqlite:{tmp_path / 'ours.sqlite'}", str(tmp_path)) as saver,
+    ):
+        ours = build_graph(checkpointer=saver)
+        for i, question in enumerate(bench_questions):
+            graph_overhead.run_ours(ours, ctx, meters, question, f"t{i}")
+            writes, kb = _stored(saver.conn, f"t{i}")
+            assert writes <= MAX_WRITES_PER_TURN and kb <= MAX_CHECKPOINT_KB_PER_TURN, (writes, kb)
+        before = _stored(saver.conn, "t0")
+        graph_overhead.run_ours(ours, ctx, meters, bench_questions[1], "t0")
+        after = _stored(saver.conn, "t0")
+        assert after[0] - before[0] <= MAX_WRITES_PER_TURN + 8  # 64: it clears the last turn's
+
+
+def _stored(conn, thread: str) -> tuple[int, float]:
+    (writes,) = conn.execute(
+        "SELECT count(*) FROM writes WHERE thread_id = ?", (thread,)
+    ).fetchone()
+    (size,) = conn.execute(
+        "SELECT sum(length(checkpoint)) FROM checkpoints WHERE thread_id = ?", (thread,)
+    ).fetchone()
+    return writes, size / 1024
