@@ -89,10 +89,13 @@ class _Passage:
         if sentences is None:
             sentences = split_sentences(text)
         sentences = sentences or ([text.strip()] if text.strip() else [])
-        stems = [stem(content_words(s)) for s in sentences]
-        return cls(
-            sentences, [set(s) for s in stems], [t for s in stems for t in s], count_words(text)
-        )
+        words = [content_words(s) for s in sentences]
+        terms = stem([w for ws in words for w in ws])
+        stems, at = [], 0
+        for ws in words:
+            stems.append(terms[at : at + len(ws)])
+            at += len(ws)
+        return cls(sentences, [set(s) for s in stems], terms, count_words(text))
 
 
 def _top_sentences(weights: dict[str, float], passage: _Passage) -> list[int]:
