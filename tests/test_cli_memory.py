@@ -8,21 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.memory import memory_app
-from tests.postgres import fresh_database, postgres_server
 from tools.memory import list_memories, memory_key
 from tools.stores import open_store
-
-
-@pytest.fixture(scope="session")
-def pg_server(tmp_path_factory):
-    yield from postgres_server(tmp_path_factory)
-
-
-@pytest.fixture
-def postgres_url(pg_server):
-    """A fresh, empty Postgres database."""
-    with fresh_database(pg_server) as url:
-        yield url
 
 
 @pytest.fixture(autouse=True)

@@ -37,7 +37,6 @@ from graphs import build_graph
 from tests.cli_env import cli_env
 from tests.dev_server import server_config, server_env, start_dev_server
 from tests.fakes.held import ANSWER, HeldEndpoint
-from tests.postgres import fresh_database, postgres_server
 from tools import lexical
 from tools.checkpointers import open_checkpointer
 from tools.demo_corpus import export_banking_corpus
@@ -68,17 +67,6 @@ def endpoint(request) -> Iterator[HeldEndpoint]:
     fake = HeldEndpoint(held, sources)
     with fake.server:
         yield fake
-
-
-@pytest.fixture(scope="session")
-def pg_server(tmp_path_factory):
-    yield from postgres_server(tmp_path_factory)
-
-
-@pytest.fixture
-def postgres_url(pg_server):
-    with fresh_database(pg_server) as url:
-        yield url
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

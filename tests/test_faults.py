@@ -56,7 +56,6 @@ from tests.fakes.servers import (
     silent_listener,
     tavily_search_response,
 )
-from tests.postgres import fresh_database, postgres_server
 from tests.scripted import plan, reply, scripted
 from tools.checkpointers import CheckpointerError, open_checkpointer
 from tools.demo_corpus import export_banking_corpus
@@ -613,17 +612,6 @@ def test_chroma_server_killed_mid_session_and_restarted(tmp_path, fee_web):
 
 PASSWORD = "s3cr3t-pw"
 CLI = str(Path(sys.executable).with_name("agentic-rag"))
-
-
-@pytest.fixture(scope="session")
-def pg_server(tmp_path_factory):
-    yield from postgres_server(tmp_path_factory)
-
-
-@pytest.fixture
-def postgres_url(pg_server):
-    with fresh_database(pg_server) as url:
-        yield url
 
 
 def _admin(pg_server: Any, sql: str) -> None:

@@ -14,16 +14,11 @@ from graphs import build_graph
 from nodes.review_answer import REJECTED
 from state.context import Context
 from tests.fakes.servers import FakeResponse, FakeServer, tavily_search_response
-from tests.postgres import fresh_database, postgres_server
+from tests.postgres import fresh_database
 from tests.scripted import plan, scripted
 
 FEE_Q = "What is the early closure fee for a Bronze savings account?"
 NEWS_Q = "What is the latest news about retrieval augmented generation today?"
-
-
-@pytest.fixture(scope="session")
-def pg_server(tmp_path_factory):
-    yield from postgres_server(tmp_path_factory)
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])

@@ -8,7 +8,6 @@ import pytest
 from langgraph.store.memory import InMemoryStore
 
 from state.context import Context
-from tests.postgres import fresh_database, postgres_server
 from tools.memory import (
     MemoryRetriever,
     clear_memories,
@@ -24,19 +23,6 @@ from tools.stores import (
     parse_store_spec,
     sqlite_module,
 )
-
-
-@pytest.fixture(scope="session")
-def pg_server(tmp_path_factory):
-    yield from postgres_server(tmp_path_factory)
-
-
-@pytest.fixture
-def postgres_url(pg_server):
-    """A fresh, empty Postgres database."""
-    with fresh_database(pg_server) as url:
-        yield url
-
 
 BACKENDS = ["memory", "sqlite", "postgres"]
 QUERY = "Which branch is my checking account at?"

@@ -5,23 +5,11 @@ from __future__ import annotations
 import pytest
 
 from state.context import Context
-from tests.postgres import fresh_database, postgres_server
 from tests.test_checkpointers import BACKENDS, MODES, backend_spec, opened
 
 OPEN_Q = "How do I open a personal checking account?"
 FOLLOW_UP = "and what about closing it?"
 FEE_Q = "What is the early closure fee for a Bronze savings account?"
-
-
-@pytest.fixture(scope="session")
-def pg_server(tmp_path_factory):
-    yield from postgres_server(tmp_path_factory)
-
-
-@pytest.fixture
-def postgres_url(pg_server):
-    with fresh_database(pg_server) as url:
-        yield url
 
 
 @pytest.fixture(params=MODES)

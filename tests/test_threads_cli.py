@@ -13,23 +13,11 @@ from typer.testing import CliRunner
 from cli.threads import threads_app
 from graphs import build_graph
 from state.context import Context
-from tests.postgres import fresh_database, postgres_server
 from tools.checkpointers import open_checkpointer
 
 OPEN_Q = "How do I open a personal checking account?"
 FOLLOW_UP = "and what about closing it?"
 FEE_Q = "What is the early closure fee for a Bronze savings account?"
-
-
-@pytest.fixture(scope="session")
-def pg_server(tmp_path_factory):
-    yield from postgres_server(tmp_path_factory)
-
-
-@pytest.fixture
-def postgres_url(pg_server):
-    with fresh_database(pg_server) as url:
-        yield url
 
 
 @pytest.fixture(autouse=True)
