@@ -371,7 +371,6 @@ def _open_postgres(url: str) -> Iterator[BaseCheckpointSaver]:
         from langgraph.checkpoint.postgres import PostgresSaver
         from psycopg import Connection, Error
         from psycopg.conninfo import make_conninfo
-        from psycopg.rows import dict_row
         from psycopg_pool import ConnectionPool, PoolTimeout
     except ImportError:
         raise CheckpointerError(_PG_EXTRA) from None
@@ -382,15 +381,7 @@ def _open_postgres(url: str) -> Iterator[BaseCheckpointSaver]:
     with ExitStack() as stack:
         try:
             Connection.connect(conninfo).close()
-            pool = _fail_fast(ConnectionPool)(
-                conninfo,
-                min_size=1,
-                max_size=1,
-                kwargs={**_CONN_KWARGS, "row_factory": dict_row},
-                check=ConnectionPool.check_connection,
-                timeout=timeout,
-                open=False,
-            )
+            pool = _fail_fast(ConnectionPool)(conninfo, **_pool_options(ConnectionPool, timeout))
             stack.callback(pool.close)
             pool.open(wait=True, timeout=timeout)
             saver = saver_class(pool)
@@ -398,6 +389,20 @@ def _open_postgres(url: str) -> Iterator[BaseCheckpointSaver]:
             raise _pg_failure(url, params, exc) from None
         saver.setup()
         yield saver
+
+
+def _pool_options(pool_class: type, timeout: float) -> dict[str, Any]:
+    """One connection, checked before each use, dict rows (what the Postgres savers expect)."""
+    from psycopg.rows import dict_row
+
+    return {
+        "min_size": 1,
+        "max_size": 1,
+        "kwargs": {**_CONN_KWARGS, "row_factory": dict_row},
+        "check": pool_class.check_connection,
+        "timeout": timeout,
+        "open": False,
+    }
 
 
 @asynccontextmanager
@@ -408,7 +413,6 @@ async def _aopen_postgres(url: str) -> AsyncIterator[BaseCheckpointSaver]:
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
         from psycopg import AsyncConnection, Error
         from psycopg.conninfo import make_conninfo
-        from psycopg.rows import dict_row
         from psycopg_pool import AsyncConnectionPool, PoolTimeout
     except ImportError:
         raise CheckpointerError(_PG_EXTRA) from None
@@ -419,15 +423,8 @@ async def _aopen_postgres(url: str) -> AsyncIterator[BaseCheckpointSaver]:
     async with AsyncExitStack() as stack:
         try:
             await (await AsyncConnection.connect(conninfo)).close()
-            pool = _fail_fast(AsyncConnectionPool)(
-                conninfo,
-                min_size=1,
-                max_size=1,
-                kwargs={**_CONN_KWARGS, "row_factory": dict_row},
-                check=AsyncConnectionPool.check_connection,
-                timeout=timeout,
-                open=False,
-            )
+            options = _pool_options(AsyncConnectionPool, timeout)
+            pool = _fail_fast(AsyncConnectionPool)(conninfo, **options)
             stack.push_async_callback(pool.close)
             await pool.open(wait=True, timeout=timeout)
             saver = saver_class(pool)
