@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 from langgraph_sdk import get_client
 
+from bench.graph_overhead import HAPPY_PATH
 from graphs import build_graph
 from tests.cli_env import cli_env
 from tests.dev_server import server_config, server_env, start_dev_server
@@ -47,18 +48,7 @@ CLI = str(Path(sys.executable).with_name("agentic-rag"))
 FEE_Q = "What is the early closure fee for a Bronze savings account?"
 FOLLOW_UP = "and what about a Silver account?"
 WAIT = 90.0
-TURN = [
-    "rewrite_query",
-    "remember",
-    "decide_retrieval",
-    "select_sources",
-    "retrieve",
-    "grade_documents",
-    "refine_knowledge",
-    "generate",
-    "check_answer",
-    "finalize",
-]
+TURN = list(HAPPY_PATH)
 
 
 @pytest.fixture
